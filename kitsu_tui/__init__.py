@@ -1,0 +1,3 @@
+"""kitsu: a terminal operator console for AI VTubers."""
+
+__version__ = "0.1.0"

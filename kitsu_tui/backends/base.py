@@ -1,0 +1,97 @@
+"""The small protocols every model backend implements; all methods are blocking and run on a ModelWorker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Audio = npt.NDArray[np.float32]
+"""Mono float32 samples in [-1, 1]."""
+
+
+class BackendError(RuntimeError):
+    """A backend cannot load or run; the message is one readable line naming cause and fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class AsrResult:
+    """A transcript with its timing."""
+
+    text: str
+    no_speech_prob: float = 0.0
+    language: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message of an LLM prompt."""
+
+    role: str  # system | user | assistant
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    """Sampling parameters for one reply."""
+
+    max_tokens: int = 80
+    temperature: float = 0.7
+    top_p: float = 0.9
+    repeat_penalty: float = 1.15
+    stop: tuple[str, ...] = field(default_factory=tuple)
+
+
+class VadBackend(Protocol):
+    """Speech probability per fixed-size frame at 16 kHz."""
+
+    frame_samples: int
+
+    def load(self) -> None:
+        """Load the model (blocking)."""
+
+    def speech_prob(self, frame: Audio) -> float:
+        """Probability (0..1) that `frame` (exactly frame_samples long) holds speech."""
+
+    def reset(self) -> None:
+        """Forget recurrent state between utterances."""
+
+
+class AsrBackend(Protocol):
+    """Speech to text on whole utterances (16 kHz mono)."""
+
+    def load(self) -> None:
+        """Load the model (blocking)."""
+
+    def transcribe(self, audio: Audio, hotwords: str = "", partial: bool = False) -> AsrResult:
+        """Transcribe `audio`; partial=True may trade accuracy for speed."""
+
+
+class LlmBackend(Protocol):
+    """Streaming chat completion."""
+
+    def load(self) -> None:
+        """Load the model or check the server (blocking)."""
+
+    def stream(
+        self, messages: list[ChatMessage], params: GenerationParams, should_stop: Callable[[], bool]
+    ) -> Iterator[str]:
+        """Yield text pieces as they are generated; stop early when should_stop() turns True."""
+
+    def warm(self, messages: list[ChatMessage]) -> None:
+        """Pre-fill caches with a prompt prefix (for example the system prompt); may do nothing."""
+
+
+class TtsBackend(Protocol):
+    """Text to speech, one chunk at a time; synthesize may be called from several threads."""
+
+    sample_rate: int
+
+    def load(self) -> None:
+        """Load the voice (blocking)."""
+
+    def synthesize(self, text: str, speed: float = 1.0) -> Audio:
+        """Return the whole chunk's audio."""

@@ -1,0 +1,82 @@
+"""A dedicated thread pool per model so blocking calls and lazy generators never run on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_DONE = object()
+
+
+class ModelWorker:
+    """Runs a model's calls on its own thread(s); generators are iterated inside that thread."""
+
+    def __init__(self, name: str, threads: int = 1) -> None:
+        self.name = name
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"kitsu-{name}")
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(*args) on the worker thread and await its result."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    async def stream(
+        self, make_iter: Callable[[], Iterator[T]], stop: threading.Event | None = None, buffer: int = 256
+    ) -> AsyncIterator[T]:
+        """Create and iterate make_iter() inside the worker thread, yielding items on the loop.
+
+        Closing the async iterator (or setting `stop`) makes the thread stop after the current item.
+        """
+        loop = asyncio.get_running_loop()
+        items: asyncio.Queue[Any] = asyncio.Queue()
+        stop = stop or threading.Event()
+
+        def pump() -> None:
+            try:
+                iterator = make_iter()
+                try:
+                    for item in iterator:
+                        loop.call_soon_threadsafe(items.put_nowait, item)
+                        if stop.is_set():
+                            break
+                finally:
+                    close = getattr(iterator, "close", None)
+                    if close is not None:
+                        with contextlib.suppress(Exception):
+                            close()
+            except BaseException as exc:  # delivered to the consumer, never lost in the thread
+                loop.call_soon_threadsafe(items.put_nowait, _Failure(exc))
+            finally:
+                loop.call_soon_threadsafe(items.put_nowait, _DONE)
+
+        future = loop.run_in_executor(self._executor, pump)
+        try:
+            while True:
+                item = await items.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, _Failure):
+                    raise item.exc
+                yield item
+        finally:
+            stop.set()
+            if not future.done():
+                # Let the thread finish its current item; never block the loop on it.
+                future.add_done_callback(lambda f: f.exception())
+
+    def shutdown(self) -> None:
+        """Stop accepting work; running calls finish in the background."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class _Failure:
+    """Wraps an exception raised inside the worker thread."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc

