@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from kitsu_tui.config.errors import ConfigError, load_toml, validate_toml
 
@@ -152,6 +152,116 @@ class PathSettings(Section):
     """JSON logs, one file per day (KITSU_LOG_ROOT overrides)."""
 
 
+def secret_from(env_name: str, configured: SecretStr | None) -> str:
+    """A secret's value: the environment variable `env_name` when set, else the config value, else ''."""
+    value = os.environ.get(env_name, "") if env_name else ""
+    return value or (configured.get_secret_value() if configured is not None else "")
+
+
+class ObsSettings(Section):
+    """OBS Studio over obs-websocket v5: connection, scene gating and the panic macro."""
+
+    enabled: bool = False
+    """Start the OBS module with the engine."""
+    host: str = "127.0.0.1"
+    """obs-websocket host."""
+    port: int = Field(4455, ge=1, le=65535)
+    """obs-websocket port."""
+    password: SecretStr | None = None
+    """obs-websocket password; prefer the environment variable named by password_env."""
+    password_env: str = "KITSU_OBS_PASSWORD"
+    """Environment variable holding the password (wins over `password`)."""
+    timeout_s: float = Field(3.0, gt=0, le=60)
+    """Timeout of one request."""
+    gate_scenes: list[str] = Field(default_factory=lambda: ["Starting Soon", "BRB"])
+    """kitsu does not start speaking while one of these scenes is live."""
+    brb_scene: str = "BRB"
+    """Scene the panic macro switches to."""
+    panic_mute_inputs: list[str] = Field(default_factory=list)
+    """Inputs the panic macro mutes (restored when panic clears)."""
+    panic_filter_source: str = ""
+    """Source holding the filter the panic macro enables (empty = no filter step)."""
+    panic_filter: str = ""
+    """Filter the panic macro enables on panic_filter_source."""
+
+
+class VtsSettings(Section):
+    """VTube Studio plugin API: mouth, smile and mood expressions."""
+
+    enabled: bool = False
+    """Start the VTube Studio module with the engine."""
+    url: str = "ws://127.0.0.1:8001"
+    """VTube Studio API WebSocket address."""
+    plugin_name: str = "kitsu"
+    """Plugin name shown in the VTS Allow dialog (3-32 characters)."""
+    plugin_developer: str = "kitsu"
+    """Developer name shown in the VTS Allow dialog (3-32 characters)."""
+    token_path: Path | None = None
+    """Where the plugin token is stored (mode 0600); None = paths.data_dir/vts_token."""
+    rate_hz: float = Field(30.0, ge=30.0, le=120.0)
+    """Mouth frames per second while speaking."""
+    keepalive_s: float = Field(0.5, gt=0.05, le=1.0)
+    """Interval of re-sent values while silent (VTS drops control after 1 s)."""
+    mouth_parameter: str = "MouthOpen"
+    """Parameter driven by the mouth signal."""
+    smile_parameter: str = "MouthSmile"
+    """Parameter driven by the mood's smile value."""
+
+
+class VmcSettings(Section):
+    """VMC protocol over OSC (VSeeFace, Warudo, VNyan): mouth shapes, blink, mood blendshapes."""
+
+    enabled: bool = False
+    """Start the VMC module with the engine."""
+    host: str = "127.0.0.1"
+    """Receiver host."""
+    port: int = Field(39539, ge=1, le=65535)
+    """Receiver UDP port (39539 is the VMC default)."""
+    rate_hz: float = Field(60.0, ge=30.0, le=120.0)
+    """Frames per second sent while the module is on."""
+    blink: bool = True
+    """Natural random blinking."""
+    mouth_gain: float = Field(1.0, gt=0.0, le=4.0)
+    """Multiplier on the A/I/U/E/O mouth shapes."""
+
+
+class TwitchSettings(Section):
+    """Twitch chat over EventSub (twitchio 3): credentials, pacing and moderation of the chat queue."""
+
+    enabled: bool = False
+    """Start the Twitch module with the engine."""
+    channel: str = ""
+    """Channel (broadcaster login) to read."""
+    broadcaster_id: str = ""
+    """Broadcaster user id; looked up from `channel` when empty."""
+    bot_id: str = ""
+    """User id of the bot account that reads chat."""
+    client_id: str = ""
+    """Twitch application client id."""
+    client_secret: SecretStr | None = None
+    """Application client secret; prefer KITSU_TWITCH_CLIENT_SECRET."""
+    access_token: SecretStr | None = None
+    """Bot user access token (scope user:read:chat); prefer KITSU_TWITCH_ACCESS_TOKEN."""
+    refresh_token: SecretStr | None = None
+    """Bot user refresh token; prefer KITSU_TWITCH_REFRESH_TOKEN."""
+    reply_interval_s: float = Field(8.0, ge=0.0, le=600.0)
+    """At most one chat message is answered every this many seconds."""
+    user_cooldown_s: float = Field(30.0, ge=0.0, le=3600.0)
+    """A chatter's next message is ignored for this long after one is taken."""
+    duplicate_window_s: float = Field(60.0, ge=0.0, le=3600.0)
+    """The same text from anyone within this window is dropped."""
+    max_chars: int = Field(200, ge=10, le=500)
+    """Longer messages are cut at a word boundary."""
+    max_queue: int = Field(20, ge=1, le=1000)
+    """Queued chat messages; the oldest lowest-priority one drops when full."""
+    max_age_s: float = Field(120.0, gt=0.0, le=3600.0)
+    """Queued messages older than this are stale and dropped."""
+    priority_badges: list[str] = Field(default_factory=lambda: ["broadcaster", "moderator", "vip", "subscriber"])
+    """Badges whose messages go first, highest first."""
+    command_prefix: str = "!"
+    """Prefix of mod commands."""
+
+
 class Settings(Section):
     """Everything kitsu reads from its config file."""
 
@@ -164,6 +274,10 @@ class Settings(Section):
     tts: TtsSettings = Field(default_factory=TtsSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     paths: PathSettings = Field(default_factory=PathSettings)
+    obs: ObsSettings = Field(default_factory=ObsSettings)
+    vts: VtsSettings = Field(default_factory=VtsSettings)
+    vmc: VmcSettings = Field(default_factory=VmcSettings)
+    twitch: TwitchSettings = Field(default_factory=TwitchSettings)
 
 
 def default_config_path() -> Path:
