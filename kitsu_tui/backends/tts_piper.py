@@ -1,0 +1,65 @@
+"""Piper TTS (piper-tts 1.8) on its own onnxruntime session, safe to call from several threads at once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from kitsu_tui.backends.base import Audio, BackendError
+from kitsu_tui.backends.models import onnx_session, piper_voice_paths
+
+
+class PiperTts:
+    """Text to float32 mono audio at the voice's own sample rate (22050 Hz for the embedded voice)."""
+
+    sample_rate: int = 22050
+
+    def __init__(
+        self,
+        voice: str = "embedded",
+        speaker: int | None = None,
+        length_scale: float = 1.0,
+        intra_threads: int = 1,
+        use_cuda: bool = False,
+    ) -> None:
+        self.voice_ref = voice
+        self.speaker = speaker
+        self.length_scale = length_scale
+        self.intra_threads = intra_threads
+        self.use_cuda = use_cuda
+        self._voice: Any = None
+
+    def load(self) -> None:
+        """Read the voice config, open the ONNX model and warm espeak-ng with a one-word synthesis."""
+        try:
+            from piper import PiperVoice
+            from piper.config import PiperConfig
+        except ImportError as exc:
+            raise BackendError("piper-tts is not installed: pip install piper-tts==1.8.0") from exc
+        model_path, config_path = piper_voice_paths(self.voice_ref)
+        try:
+            config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BackendError(f"Piper voice config {config_path} is unreadable or invalid: {exc!r}"[:240]) from exc
+        session = onnx_session(model_path, "Piper voice", self.intra_threads, self.use_cuda)
+        self._voice = PiperVoice(session=session, config=config)
+        self.sample_rate = int(config.sample_rate)
+        if self.speaker is not None and config.num_speakers > 1 and not 0 <= self.speaker < config.num_speakers:
+            raise BackendError(f"speaker {self.speaker} out of range: voice has {config.num_speakers} speakers")
+        self.synthesize("Hi.")  # first call initialises espeak-ng and the ONNX kernels
+
+    def synthesize(self, text: str, speed: float = 1.0) -> Audio:
+        """Synthesize all sentences of `text` and return them joined (float32, -1..1); speed > 1 talks faster."""
+        if self._voice is None:
+            raise BackendError("Piper voice used before load()")
+        if not text.strip():
+            return np.zeros(0, dtype=np.float32)
+        from piper import SynthesisConfig
+
+        config = SynthesisConfig(speaker_id=self.speaker, length_scale=self.length_scale / max(speed, 0.05))
+        chunks = [chunk.audio_float_array for chunk in self._voice.synthesize(text, syn_config=config)]
+        if not chunks:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(chunks).astype(np.float32, copy=False)
