@@ -1,13 +1,23 @@
-"""Persona files (personas/*.toml): the character's identity, voice, LLM parameters and prompt parts."""
+"""Persona files (personas/*.toml): the character's identity, voice, LLM parameters, moods and idle talk."""
 
 from __future__ import annotations
 
+import random
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kitsu_tui.config.errors import ConfigError, load_model
+from kitsu_tui.config.errors import ConfigError, find_key_line, load_model
+
+#: Moods every persona understands; a persona may map more in its [moods] table.
+BASE_MOODS: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "surprised")
+
+_MOOD_NAME_RE = re.compile(r"^[a-z][a-z_]{0,23}$")
+_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
+
+UnitFloat = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class PersonaSection(BaseModel):
@@ -23,7 +33,7 @@ class VoiceSpec(PersonaSection):
     """TTS backend."""
     model: str = "embedded"
     """Voice file or name; 'embedded' = the shipped Piper voice."""
-    speaker: int | None = None
+    speaker: int | None = Field(None, ge=0)
     """Speaker id for multi-speaker voices."""
     speed: float = Field(1.0, gt=0.25, le=4.0)
     """Speaking speed multiplier (1.0 = natural)."""
@@ -47,8 +57,50 @@ class LlmSpec(PersonaSection):
 class Example(PersonaSection):
     """One few-shot exchange."""
 
-    user: str
-    assistant: str
+    user: str = Field(min_length=1)
+    """What the viewer says."""
+    assistant: str = Field(min_length=1)
+    """How the persona answers (with its mood tag, so the model copies the format)."""
+
+
+class MoodSpec(PersonaSection):
+    """How one mood shows on the avatar."""
+
+    expression: str = ""
+    """VTube Studio expression file to activate (NAME.exp3.json); empty = none."""
+    hotkey: str = ""
+    """VTube Studio hotkey name to trigger; empty = none."""
+    vmc: dict[str, UnitFloat] = Field(default_factory=dict)
+    """VMC blendshape values (e.g. Joy = 1.0) sent while the mood lasts."""
+
+    @field_validator("expression")
+    @classmethod
+    def _expression_file(cls, value: str) -> str:
+        """An expression must name a .exp3.json file."""
+        if value and not value.endswith(".exp3.json"):
+            raise ValueError("must be a VTube Studio expression file ending in .exp3.json")
+        return value
+
+
+class IdleSpec(PersonaSection):
+    """What the persona does when nobody talks for a while."""
+
+    enabled: bool = True
+    """Talk on its own after a quiet spell."""
+    idle_after_s: float = Field(45.0, ge=5.0, le=3600.0)
+    """Seconds of silence (no voice, chat or reply) before an idle turn."""
+    max_in_a_row: int = Field(3, ge=1, le=100)
+    """Idle turns allowed without any input in between, so an empty room is not talked at forever."""
+    lines: list[str] = Field(default_factory=list)
+    """Lines spoken verbatim (no LLM)."""
+    prompts: list[str] = Field(default_factory=list)
+    """Instructions given to the LLM to make up something to say."""
+
+    def pick(self, rng: random.Random) -> tuple[Literal["say", "prompt"], str] | None:
+        """Choose one idle line ("say") or LLM prompt ("prompt"); None when there is nothing to use."""
+        options: list[tuple[Literal["say", "prompt"], str]] = [("say", line) for line in self.lines]
+        options += [("prompt", prompt) for prompt in self.prompts]
+        return rng.choice(options) if self.enabled and options else None
 
 
 class Persona(PersonaSection):
@@ -59,8 +111,8 @@ class Persona(PersonaSection):
     display_name: str = ""
     """Name shown on screen (defaults to name)."""
     language: str = "en"
-    """Spoken language code."""
-    style: str = "kawaii"
+    """Spoken language code (en, de, pt-BR...)."""
+    style: str = Field("kawaii", min_length=1, max_length=40)
     """Style tag (kawaii, chaotic, calm...), used by prompt parts and idle behaviour."""
     chaos_level: float = Field(0.5, ge=0.0, le=1.0)
     """How unpredictable the persona is (0..1)."""
@@ -74,41 +126,102 @@ class Persona(PersonaSection):
     """Inline system prompt text appended after the prompt parts."""
     hotwords: list[str] = Field(default_factory=list)
     """Extra words the ASR should expect (the persona name is always included)."""
-    safe_line: str = "Let's talk about something else!"
+    safe_line: str = Field("Let's talk about something else!", min_length=1)
     """Spoken instead of a blocked sentence."""
     voice: VoiceSpec = Field(default_factory=VoiceSpec)
+    """TTS voice."""
     llm: LlmSpec = Field(default_factory=LlmSpec)
+    """Sampling parameters."""
     examples: list[Example] = Field(default_factory=list)
+    """Few-shot exchanges put before the conversation."""
+    moods: dict[str, MoodSpec] = Field(default_factory=dict)
+    """Mood name -> avatar expression/hotkey/VMC values."""
+    idle: IdleSpec = Field(default_factory=IdleSpec)
+    """Idle behaviour."""
+
+    @field_validator("language")
+    @classmethod
+    def _language_code(cls, value: str) -> str:
+        """Language must look like an ISO code."""
+        if not _LANGUAGE_RE.match(value):
+            raise ValueError("must be a language code such as 'en' or 'pt-BR'")
+        return value
+
+    @field_validator("moods")
+    @classmethod
+    def _mood_names(cls, value: dict[str, MoodSpec]) -> dict[str, MoodSpec]:
+        """Mood names are short lower-case words, since the model writes them as tags."""
+        for mood in value:
+            if not _MOOD_NAME_RE.match(mood):
+                raise ValueError(f"mood name {mood!r} must be a lower-case word (a-z and _)")
+        return value
 
     @property
     def shown_name(self) -> str:
         """Name for the screen."""
         return self.display_name or self.name
 
+    @property
+    def mood_names(self) -> tuple[str, ...]:
+        """Every mood this persona knows: the base moods plus those in its [moods] table."""
+        return tuple(dict.fromkeys([*BASE_MOODS, *self.moods]))
+
+    def mood_spec(self, mood: str) -> MoodSpec | None:
+        """Avatar mapping of `mood`, falling back to the neutral mapping; None when neither exists."""
+        return self.moods.get(mood) or self.moods.get("neutral")
+
     def build_system_prompt(self, prompts_dir: Path) -> str:
-        """Concatenate prompt parts (in order) and the inline prompt; {name} etc. are filled in."""
+        """Concatenate prompt parts (in order) and the inline prompt; {name}, {style}, {moods} are filled in."""
         parts: list[str] = []
         for part in self.prompt_parts:
             path = prompts_dir / part
             try:
                 parts.append(path.read_text(encoding="utf-8").strip())
-            except OSError as exc:
+            except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(path, [f"{path}: prompt part of persona '{self.name}' unreadable ({exc})"]) from exc
         if self.system_prompt:
             parts.append(self.system_prompt.strip())
         text = "\n\n".join(p for p in parts if p)
-        return text.replace("{name}", self.shown_name).replace("{style}", self.style)
+        moods = ", ".join(f"[{m}]" for m in self.mood_names)
+        return text.replace("{name}", self.shown_name).replace("{style}", self.style).replace("{moods}", moods)
+
+    def few_shot_messages(self) -> list[dict[str, str]]:
+        """The few-shot examples as chat messages (user, assistant, user, ...)."""
+        messages: list[dict[str, str]] = []
+        for example in self.examples:
+            messages.append({"role": "user", "content": example.user})
+            messages.append({"role": "assistant", "content": example.assistant})
+        return messages
 
     def asr_hotwords(self) -> str:
         """Hotword string for faster-whisper."""
         return " ".join(dict.fromkeys([self.name, self.shown_name, *self.hotwords]))
 
 
-def load_persona(personas_dir: Path, name: str) -> Persona:
-    """Load personas/NAME.toml (or a path), raising ConfigError naming file, line and key."""
+def _check_prompt_parts(persona: Persona, path: Path, prompts_dir: Path) -> None:
+    """Raise ConfigError naming the persona file and line when a prompt part is missing."""
+    problems = []
+    text = path.read_text(encoding="utf-8")
+    line = find_key_line(text, ("prompt_parts",))
+    where = f"{path}:{line}" if line else f"{path}"
+    for part in persona.prompt_parts:
+        if not (prompts_dir / part).is_file():
+            problems.append(f"{where}: key 'prompt_parts': file {prompts_dir / part} not found")
+    if problems:
+        raise ConfigError(path, problems)
+
+
+def load_persona(personas_dir: Path, name: str, prompts_dir: Path | None = None) -> Persona:
+    """Load personas/NAME.toml (or a path), raising ConfigError naming file, line and key.
+
+    With `prompts_dir`, missing prompt parts are reported now rather than at the first turn.
+    """
     candidate = Path(name)
     path = candidate if candidate.suffix == ".toml" else personas_dir / f"{name}.toml"
     if not path.exists():
         available = sorted(p.stem for p in personas_dir.glob("*.toml")) if personas_dir.is_dir() else []
         raise ConfigError(path, [f"{path}: persona '{name}' not found (available: {', '.join(available) or 'none'})"])
-    return load_model(Persona, path)
+    persona = load_model(Persona, path)
+    if prompts_dir is not None:
+        _check_prompt_parts(persona, path, prompts_dir)
+    return persona
