@@ -35,7 +35,7 @@ class ModelWorker:
         """
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[Any] = asyncio.Queue()
-        stop = stop or threading.Event()
+        halt = threading.Event()  # set when the consumer goes away; `stop` belongs to the caller
 
         def pump() -> None:
             try:
@@ -43,7 +43,7 @@ class ModelWorker:
                 try:
                     for item in iterator:
                         loop.call_soon_threadsafe(items.put_nowait, item)
-                        if stop.is_set():
+                        if halt.is_set() or (stop is not None and stop.is_set()):
                             break
                 finally:
                     close = getattr(iterator, "close", None)
@@ -65,7 +65,7 @@ class ModelWorker:
                     raise item.exc
                 yield item
         finally:
-            stop.set()
+            halt.set()
             if not future.done():
                 # Let the thread finish its current item; never block the loop on it.
                 future.add_done_callback(lambda f: f.exception())

@@ -1,0 +1,95 @@
+"""Cuts streaming LLM text into speakable chunks: the first complete clause as early as possible."""
+
+from __future__ import annotations
+
+import re
+
+_SENTENCE_END = ".!?…"
+_CLAUSE_END = ",;:—"
+_CLOSERS = "\"')]}»”’*~"
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr st jr sr vs etc e.g i.e prof mt no vol fig approx inc ltd co".split()
+)
+_SPACE = re.compile(r"\s")
+
+
+class SentenceChunker:
+    """Accumulates tokens and releases chunks at sentence ends, or clause ends for the first chunk.
+
+    A sentence end is only trusted once the next character is seen (lookahead), so "$29.99",
+    "Dr. Fox" and "e.g. this" are not cut.
+    """
+
+    def __init__(self, first_chunk_min_chars: int = 12, max_chunk_chars: int = 220) -> None:
+        self.first_chunk_min_chars = first_chunk_min_chars
+        self.max_chunk_chars = max_chunk_chars
+        self._buffer = ""
+        self._emitted = 0
+
+    def reset(self) -> None:
+        """Forget everything (called on interrupt and at the start of a turn)."""
+        self._buffer = ""
+        self._emitted = 0
+
+    def feed(self, text: str) -> list[str]:
+        """Add streamed text; return the chunks that are now complete."""
+        self._buffer += text
+        chunks: list[str] = []
+        while True:
+            cut = self._find_cut()
+            if cut is None:
+                break
+            chunk, self._buffer = self._buffer[:cut].strip(), self._buffer[cut:].lstrip()
+            if _speakable(chunk):
+                chunks.append(chunk)
+                self._emitted += 1
+        return chunks
+
+    def flush(self) -> list[str]:
+        """Return whatever is left as a final chunk (end of the LLM stream)."""
+        rest, self._buffer = self._buffer.strip(), ""
+        if _speakable(rest):
+            self._emitted += 1
+            return [rest]
+        return []
+
+    def _find_cut(self) -> int | None:
+        buf = self._buffer
+        min_chars = self.first_chunk_min_chars if self._emitted == 0 else max(self.first_chunk_min_chars, 24)
+        for i, ch in enumerate(buf):
+            if i + 1 >= len(buf):
+                break  # need lookahead
+            nxt = buf[i + 1]
+            if ch in _SENTENCE_END:
+                end = i + 1
+                while end < len(buf) and buf[end] in _CLOSERS + _SENTENCE_END:
+                    end += 1
+                if end >= len(buf):
+                    return None  # closers/ellipsis may continue
+                if _SPACE.match(buf[end]) and not self._is_abbreviation(buf, i):
+                    if len(buf[:end].strip()) >= 2:
+                        return end
+            elif ch in _CLAUSE_END and _SPACE.match(nxt) and self._emitted == 0:
+                if len(buf[: i + 1].strip()) >= min_chars:
+                    return i + 1
+            elif ch == "\n" and buf[: i + 1].strip():
+                return i + 1
+        if len(buf) > self.max_chunk_chars:
+            space = buf.rfind(" ", 0, self.max_chunk_chars)
+            return space if space > 0 else self.max_chunk_chars
+        return None
+
+    @staticmethod
+    def _is_abbreviation(buf: str, dot: int) -> bool:
+        if buf[dot] != ".":
+            return False
+        start = dot
+        while start > 0 and (buf[start - 1].isalpha() or buf[start - 1] == "."):
+            start -= 1
+        word = buf[start:dot].lower()
+        return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha() and word != "i")
+
+
+def _speakable(chunk: str) -> bool:
+    """True when the chunk holds at least one letter or digit (never speak bare punctuation)."""
+    return any(ch.isalnum() for ch in chunk)

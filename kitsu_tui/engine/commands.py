@@ -1,0 +1,156 @@
+"""The engine's command API (text turns, interrupt, skip, panic, mute, pause, module toggles)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from kitsu_tui.engine.events import Interrupted, ModuleState, OperatorAction, Source
+
+if TYPE_CHECKING:
+    from kitsu_tui.engine.engine import Engine
+
+log = logging.getLogger(__name__)
+
+TOGGLEABLE_CORE = ("asr", "llm", "tts")
+
+
+class EngineCommands:
+    """Mixin holding every command a view, integration or chat command may send to the Engine."""
+
+    def submit_text(self: Engine, text: str, source: Source = Source.CHAT, author: str = "") -> bool:
+        """Queue a text turn (chat, operator or /say); False when refused (the reason is emitted)."""
+        from kitsu_tui.engine.turns import Turn
+
+        text = text.strip()
+        if not text:
+            return False
+        turn = Turn(self.next_turn_id(), source, text, author=author, arrived=time.monotonic())
+        if not self.admit(turn):
+            return False
+        self._enqueue(turn)
+        return True
+
+    def say(self: Engine, text: str) -> bool:
+        """Speak `text` verbatim (no LLM); output moderation still applies."""
+        return self.submit_text(text, Source.SAY, "operator")
+
+    def interrupt(self: Engine, reason: str = "operator") -> bool:
+        """Stop the current turn now: LLM stop flag, TTS queue dropped, playback cut; True if one ran."""
+        runner = self.current
+        self.generation += 1
+        if runner is None:
+            self.player.cut()
+            return False
+        runner.turn.interrupted = True
+        runner.turn.stop.set()
+        runner.chunker.reset()
+        for _, _, task in runner._synth:
+            if task is not None and not task.done():
+                task.cancel()
+        self.player.cut(runner.turn.turn_id)
+        self.emit(Interrupted(turn_id=runner.turn.turn_id, reason=reason))
+        return True
+
+    def skip(self: Engine) -> bool:
+        """Drop the sentence playing now; the rest of the reply goes on."""
+        segment = self.player.skip_current()
+        if segment is None:
+            return False
+        if self.current is not None and self.current.turn.turn_id == segment.turn_id:
+            self.current.turn.interrupted = True
+        self.emit(OperatorAction(action="skip", detail=segment.text, turn_id=segment.turn_id))
+        return True
+
+    def clear_queue(self: Engine) -> int:
+        """Drop every waiting turn; returns how many."""
+        dropped = 0
+        while not self.pending.empty():
+            self.pending.get_nowait()
+            dropped += 1
+        return dropped
+
+    def panic(self: Engine) -> None:
+        """Stop speech now, clear the LLM and TTS queues, mute the mic and fire the modules' panic actions."""
+        if self.panicked:
+            return
+        self.panicked = True
+        self.muted = True
+        dropped = self.clear_queue()
+        self.interrupt("panic")
+        self.emit(OperatorAction(action="panic", detail=f"dropped {dropped} waiting turns"))
+        self.refresh_state()
+        self._fire_panic_hooks(True)
+
+    def clear_panic(self: Engine, unmute: bool = False) -> None:
+        """Leave panic deliberately; the mic stays muted unless `unmute`."""
+        if not self.panicked:
+            return
+        self.panicked = False
+        if unmute:
+            self.muted = False
+        self.emit(OperatorAction(action="clear_panic"))
+        self.refresh_state()
+        self._fire_panic_hooks(False)
+
+    def _fire_panic_hooks(self: Engine, engaged: bool) -> None:
+        for module in list(self.modules.values()):
+            hook = getattr(module, "on_panic", None)
+            if hook is not None:
+                self.spawn(_run_panic_hook(self, module.name, hook, engaged), f"kitsu-panic-{module.name}")
+
+    def set_muted(self: Engine, muted: bool) -> None:
+        """Mute or unmute the microphone."""
+        self.muted = muted
+        self.emit(OperatorAction(action="mute" if muted else "unmute"))
+        self.refresh_state()
+
+    def set_paused(self: Engine, paused: bool) -> None:
+        """Pause or resume the pipeline: no listening, no new turns, held speech."""
+        self.paused = paused
+        self.emit(OperatorAction(action="pause" if paused else "resume"))
+        self.refresh_state()
+
+    def register_module(self: Engine, module: Any) -> None:
+        """Add a module (integration, memory, telemetry); it starts with toggle_module(name, True)."""
+        self.modules[module.name] = module
+        self.set_module_state(module.name, ModuleState.OFF)
+
+    async def toggle_module(self: Engine, name: str, on: bool) -> None:
+        """Really start or stop a module; core asr/llm/tts toggles stop using that stage."""
+        self.emit(OperatorAction(action="toggle", detail=f"{name} {'on' if on else 'off'}"))
+        if name in TOGGLEABLE_CORE:
+            state, reason = self.module_states.get(name, (ModuleState.OFF, ""))
+            if on and state == ModuleState.ERROR:
+                self.notice("warning", f"{name} cannot start: {reason}")
+                return
+            if not on and name == "llm":
+                self.interrupt("llm turned off")
+            self.set_module_state(name, ModuleState.ON if on else ModuleState.OFF)
+            return
+        module = self.modules.get(name)
+        if module is None:
+            self.notice("warning", f"no module named {name!r}")
+            return
+        try:
+            if on:
+                await module.start(self)
+            else:
+                await module.stop()
+                self.set_module_state(name, ModuleState.OFF)
+        except Exception as exc:
+            log.exception("module %s failed to %s", name, "start" if on else "stop")
+            self.set_module_state(name, ModuleState.ERROR, str(exc))
+            self.notice("error", f"{name}: {exc}")
+
+
+async def _run_panic_hook(engine: Engine, name: str, hook: Any, engaged: bool) -> None:
+    try:
+        steps = await asyncio.wait_for(hook(engaged), timeout=5.0)
+        engine.notice("info", f"{name} panic {'engaged' if engaged else 'cleared'}: {', '.join(steps or []) or 'done'}")
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            engine.notice("error", f"{name} panic action failed: {exc}")

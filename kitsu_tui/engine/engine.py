@@ -1,0 +1,435 @@
+"""The headless asyncio engine: owns the backends, the listener, the turn queue, playback and modules."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kitsu_tui.audio.base import AudioInput, AudioOutput
+from kitsu_tui.backends.base import AsrBackend, LlmBackend, TtsBackend, VadBackend
+from kitsu_tui.backends.worker import ModelWorker
+from kitsu_tui.config.persona import Persona, load_persona
+from kitsu_tui.config.settings import Settings
+from kitsu_tui.engine.bus import EventBus
+from kitsu_tui.engine.commands import EngineCommands
+from kitsu_tui.engine.events import (
+    Event,
+    ModuleState,
+    ModuleStateChanged,
+    Notice,
+    PipelineState,
+    PipelineStateChanged,
+    PlaybackStarted,
+    Source,
+    StageError,
+    TurnCompleted,
+    TurnRejected,
+    TurnStarted,
+)
+from kitsu_tui.engine.listener import Listener, Utterance
+from kitsu_tui.engine.modules import Module
+from kitsu_tui.engine.player import Player
+from kitsu_tui.engine.prompt import PromptBuilder
+from kitsu_tui.engine.turns import Turn, TurnRunner
+
+log = logging.getLogger(__name__)
+
+CORE_MODULES = ("vad", "asr", "llm", "tts")
+
+
+@dataclass
+class Backends:
+    """The four model backends the engine drives."""
+
+    vad: VadBackend
+    asr: AsrBackend
+    llm: LlmBackend
+    tts: TtsBackend
+
+
+class Engine(EngineCommands):
+    """Runs the live show headlessly; every consumer reads `bus`, every command goes through methods."""
+
+    def __init__(self, settings: Settings, persona: Persona, backends: Backends, output: AudioOutput,
+                 inputs: list[AudioInput] | None = None, moderator: Any = None, memory: Any = None,
+                 analyzer: Any = None) -> None:
+        self.settings = settings
+        self.persona = persona
+        self.backends = backends
+        self.bus = EventBus()
+        self.moderator = moderator
+        self.memory = memory
+        self.inputs = list(inputs or [])
+        self.vad_worker = ModelWorker("vad")
+        self.asr_worker = ModelWorker("asr", threads=2)  # partials never delay the final transcript
+        self.llm_worker = ModelWorker("llm")
+        self.tts_worker = ModelWorker("tts", threads=settings.tts.workers)
+        self.io_worker = ModelWorker("io")
+        self.player = Player(output, self.emit, analyzer)
+        self.prompt = PromptBuilder(self)
+        self.generation = 0
+        self.state = PipelineState.LOADING
+        self._announced_state: tuple[PipelineState, bool, bool, bool] | None = None
+        self.muted = self.paused = self.panicked = False
+        self.module_states: dict[str, tuple[ModuleState, str]] = {}
+        self.modules: dict[str, Module] = {}
+        self.history: list[tuple[str, str]] = []
+        self.pending: asyncio.Queue[Turn] = asyncio.Queue()
+        self.current: TurnRunner | None = None
+        self.records: list[dict[str, Any]] = []
+        self._speech_gates: dict[str, Callable[[], str | None]] = {}
+        self._turn_ids = 0
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._recording: dict[int, list[np.ndarray]] = {}
+        self._loaded = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        """Publish an event to every consumer."""
+        self.bus.emit(event)
+        if isinstance(event, PlaybackStarted) and self.current is not None:
+            self._set_state(PipelineState.SPEAKING)
+
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """Start a long-lived task whose handle the engine keeps (and cancels on stop)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.append(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("task %s died: %s", task.get_name(), exc, exc_info=exc)
+            self.emit(StageError(stage=task.get_name(), message=str(exc)))
+
+    async def start(self, wait_loaded: bool = True) -> None:
+        """Start playback, load models (in their threads), then listen to the inputs and run turns."""
+        try:
+            self.player.start()
+            self.set_module_state("speaker", ModuleState.ON, self.player.output.name)
+        except Exception as exc:
+            self.set_module_state("speaker", ModuleState.ERROR, str(exc))
+            self.notice("error", f"audio output unavailable: {exc}")
+            raise
+        loader = self.spawn(self._load_models(), "kitsu-load")
+        self.spawn(self._turn_loop(), "kitsu-turns")
+        if wait_loaded:
+            await loader
+
+    async def _load_models(self) -> None:
+        self._set_state(PipelineState.LOADING)
+        workers = {"vad": self.vad_worker, "asr": self.asr_worker, "llm": self.llm_worker, "tts": self.tts_worker}
+        for name in ("vad", "tts", "llm", "asr"):
+            backend = getattr(self.backends, name)
+            self.set_module_state(name, ModuleState.LOADING)
+            started = time.monotonic()
+            try:
+                await workers[name].call(backend.load)
+                if name == "llm":
+                    await self.llm_worker.call(backend.warm, await self.prompt.prefix())
+                self.set_module_state(name, ModuleState.ON, f"loaded in {time.monotonic() - started:.1f}s")
+            except Exception as exc:
+                log.exception("%s failed to load", name)
+                self.set_module_state(name, ModuleState.ERROR, str(exc))
+                self.notice("error", f"{name}: {exc}")
+        self._loaded.set()
+        self._set_state(self._resting_state())
+        for source in self.inputs:
+            self.spawn(self._listen(source), f"kitsu-listen-{source.name}")
+
+    async def _listen(self, source: AudioInput) -> None:
+        listener = Listener(
+            self.backends.vad, self.backends.asr, self.vad_worker, self.asr_worker, self.settings.vad,
+            self.settings.asr, self.emit, self._on_utterance, self.persona.asr_hotwords, self._listening,
+        )
+        self.set_module_state("mic", ModuleState.ON, source.name)
+        try:
+            await listener.run(source)
+        except Exception as exc:
+            log.exception("input %s failed", source.name)
+            self.set_module_state("mic", ModuleState.ERROR, str(exc))
+            self.notice("error", f"microphone: {exc}")
+
+    async def stop(self) -> None:
+        """Stop modules, tasks, inputs, playback and worker threads."""
+        for module in list(self.modules.values()):
+            with contextlib.suppress(Exception):
+                await module.stop()
+        self.interrupt("shutdown")
+        for source in self.inputs:
+            with contextlib.suppress(Exception):
+                source.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.player.close()
+        if self.memory is not None:
+            with contextlib.suppress(Exception):
+                await self.memory.close()
+        for worker in (self.vad_worker, self.asr_worker, self.llm_worker, self.tts_worker, self.io_worker):
+            worker.shutdown()
+        self._set_state(PipelineState.STOPPED)
+
+    async def wait_loaded(self) -> None:
+        """Return once every model finished loading (or failed)."""
+        await self._loaded.wait()
+
+    async def wait_idle(self) -> None:
+        """Return once no turn is running or waiting."""
+        while True:
+            await self._idle.wait()
+            await asyncio.sleep(0)
+            if self._idle.is_set() and self.pending.empty():
+                return
+
+    # --- state ----------------------------------------------------------------------------
+
+    def set_module_state(self, name: str, state: ModuleState, reason: str = "") -> None:
+        """Record and announce a module's state."""
+        self.module_states[name] = (state, reason)
+        self.emit(ModuleStateChanged(module=name, state=state, reason=reason))
+
+    def module_on(self, name: str) -> bool:
+        """True when the module is loaded/connected and enabled."""
+        return self.module_states.get(name, (ModuleState.OFF, ""))[0] == ModuleState.ON
+
+    def notice(self, level: str, message: str) -> None:
+        """Tell the operator something in one line."""
+        getattr(log, "error" if level == "error" else "warning" if level == "warning" else "info")(message)
+        self.emit(Notice(level=level, message=message))
+
+    def _listening(self) -> bool:
+        return self.module_on("asr") and self.module_on("vad") and not (self.muted or self.paused or self.panicked)
+
+    def _resting_state(self) -> PipelineState:
+        if self.panicked:
+            return PipelineState.PANIC
+        if self.paused:
+            return PipelineState.PAUSED
+        if self.muted:
+            return PipelineState.MUTED
+        if self.current is not None:
+            return PipelineState.SPEAKING if self.player.busy else PipelineState.THINKING
+        return PipelineState.LISTENING if self._loaded.is_set() else PipelineState.LOADING
+
+    def _set_state(self, state: PipelineState) -> None:
+        announced = (state, self.muted, self.paused, self.panicked)
+        if announced == self._announced_state:
+            return
+        self._announced_state = announced
+        self.state = state
+        self.emit(PipelineStateChanged(state=state, muted=self.muted, paused=self.paused, panic=self.panicked))
+
+    def refresh_state(self) -> None:
+        """Recompute and announce the pipeline state."""
+        self._set_state(self._resting_state())
+
+    # --- turns ----------------------------------------------------------------------------
+
+    def next_turn_id(self) -> int:
+        """A fresh turn id."""
+        self._turn_ids += 1
+        return self._turn_ids
+
+    async def _on_utterance(self, utt: Utterance) -> None:
+        if not utt.text:
+            return
+        if self.current is not None and not self._barge_in_allowed(utt.text):
+            log.info("ignored speech while speaking: %r", utt.text)
+            return
+        turn = Turn(self.next_turn_id(), Source.VOICE, utt.text, arrived=utt.speech_end,
+                    speech_start=utt.speech_start, endpointed_at=utt.endpointed_at, asr_ms=round(utt.asr_ms, 1))
+        if not self.admit(turn):
+            return
+        if self.current is not None:
+            self.interrupt("barge-in")
+        self._enqueue(turn)
+
+    def _barge_in_allowed(self, text: str) -> bool:
+        mode = self.settings.engine.barge_in
+        if mode == "interrupt":
+            return True
+        if mode == "ignore":
+            return False
+        words = [w for w in text.lower().split() if any(c.isalnum() for c in w)]
+        if len(words) < self.settings.engine.barge_in_min_words:
+            return False
+        if self.settings.engine.echo_guard and self.current is not None:
+            said = {w.strip(".,!?;:\"'").lower() for w in self.current.turn.reply.split()}
+            overlap = sum(1 for w in words if w.strip(".,!?;:\"'") in said) / len(words)
+            if overlap >= 0.6:
+                return False  # the mic is hearing kitsu's own voice
+        return True
+
+    def admit(self, turn: Turn) -> bool:
+        """Apply input moderation and module/panic rules; emits TurnRejected when refused."""
+        reason = ""
+        if self.panicked:
+            reason = "panic is engaged"
+        elif turn.source not in (Source.SAY,) and not self.module_on("llm"):
+            state, why = self.module_states.get("llm", (ModuleState.OFF, ""))
+            reason = f"llm is {state}" + (f" ({why})" if why and state == ModuleState.ERROR else "")
+        elif turn.source != Source.SAY and self.moderator is not None:
+            decision = self.moderator.check_input(turn.text, str(turn.source), turn.author)
+            turn.moderation.append({"stage": "input", "action": decision.action, "rule": decision.rule,
+                                    "text": turn.text})
+            from kitsu_tui.engine.events import ModerationDecided
+
+            self.emit(ModerationDecided(turn_id=turn.turn_id, stage="input", action=decision.action,
+                                        rule=decision.rule, text=turn.text, detail=decision.detail))
+            if not decision.allowed:
+                reason = f"blocked by moderation ({decision.rule})"
+            else:
+                turn.text = decision.text
+        if reason:
+            self.emit(TurnRejected(turn_id=turn.turn_id, source=turn.source, text=turn.text, reason=reason,
+                                   author=turn.author))
+            record = turn.record()
+            record["rejected"] = reason
+            self.records.append(record)
+            self.emit(TurnCompleted(turn_id=turn.turn_id, record=record))
+            return False
+        return True
+
+    def _enqueue(self, turn: Turn) -> None:
+        limit = self.settings.engine.max_pending_turns
+        while self.pending.qsize() >= limit:
+            dropped = self.pending.get_nowait()
+            self.emit(TurnRejected(turn_id=dropped.turn_id, source=dropped.source, text=dropped.text,
+                                   reason="queue full", author=dropped.author))
+        self._idle.clear()
+        self.pending.put_nowait(turn)
+
+    async def _turn_loop(self) -> None:
+        await self._loaded.wait()
+        while True:
+            turn = await self.pending.get()
+            self._idle.clear()
+            while self.paused and not self.panicked:
+                await asyncio.sleep(0.05)
+            if self.panicked:
+                self._idle.set()
+                continue
+            turn.generation = self.generation
+            runner = TurnRunner(self, turn)
+            self.current = runner
+            self.emit(TurnStarted(turn_id=turn.turn_id, source=turn.source, text=turn.text, author=turn.author,
+                                  arrived=turn.arrived))
+            self._set_state(PipelineState.THINKING)
+            try:
+                await runner.run()
+            finally:
+                self.current = None
+                await self._complete(turn)
+                if self.pending.empty():
+                    self._idle.set()
+                self.refresh_state()
+
+    async def _complete(self, turn: Turn) -> None:
+        turn.mark("end")
+        record = turn.record()
+        if turn.source != Source.SAY:
+            self.history.append(("user", turn.text if not turn.author else f"{turn.author}: {turn.text}"))
+        if record["spoken"]:
+            self.history.append(("assistant", record["spoken"]))
+        keep = max(2, self.settings.llm.history_turns * 2)
+        del self.history[:-keep]
+        if self.memory is not None:
+            try:
+                if turn.source != Source.SAY:
+                    await self.memory.add_turn(turn.turn_id, "user", turn.text, str(turn.source), turn.author)
+                await self.memory.add_turn(turn.turn_id, "assistant", record["spoken"], str(turn.source))
+                await self.memory.maybe_summarize(self.prompt.summarize)
+            except Exception as exc:
+                log.exception("memory write failed")
+                self.emit(StageError(turn_id=turn.turn_id, stage="memory", message=str(exc)))
+        chunks = self._recording.pop(turn.turn_id, None)
+        if chunks and self.settings.audio.record_dir is not None:
+            path = Path(self.settings.audio.record_dir) / f"turn-{turn.turn_id:04d}.wav"
+            record["recording"] = str(path)
+            rate = self.backends.tts.sample_rate
+            await self.io_worker.call(_write_wav, path, np.concatenate(chunks), rate)
+        self.records.append(record)
+        self.emit(TurnCompleted(turn_id=turn.turn_id, record=record))
+
+    def recorder_add(self, turn: Turn, audio: np.ndarray, rate: int) -> None:
+        """Keep a reply's audio for --record."""
+        if self.settings.audio.record_dir is not None:
+            self._recording.setdefault(turn.turn_id, []).append(audio)
+
+    async def wait_until_speech_allowed(self, runner: TurnRunner) -> None:
+        """Hold speech while a gate (e.g. an OBS 'BRB' scene) or pause is active."""
+        announced = False
+        while not runner.stale:
+            reasons = [r for gate in self._speech_gates.values() if (r := _safe_gate(gate))]
+            if not reasons and not self.paused:
+                break
+            if not announced:
+                announced = True
+                self.notice("info", f"speech held: {', '.join(reasons) or 'paused'}")
+            await asyncio.sleep(0.1)
+
+    def add_speech_gate(self, name: str, gate: Callable[[], str | None]) -> None:
+        """Register a gate: while it returns a reason string, kitsu does not start speaking."""
+        self._speech_gates[name] = gate
+
+    def remove_speech_gate(self, name: str) -> None:
+        """Drop a gate."""
+        self._speech_gates.pop(name, None)
+
+    async def build_prompt(self, turn: Turn) -> list[Any]:
+        """The LLM messages for a turn (persona, memory, history, input)."""
+        return await self.prompt.messages(turn)
+
+    def new_mood_filter(self) -> Any:
+        """A fresh streaming mood-tag filter for a reply."""
+        try:
+            from kitsu_tui.engine.mood import MoodFilter
+        except ImportError:
+            return None
+        return MoodFilter()
+
+    def moderate_output(self, sentence: str) -> Any:
+        """The moderation decision for one reply sentence, or None when moderation is off."""
+        if self.moderator is None:
+            return None
+        return self.moderator.check_output(sentence, self.persona.family_friendly)
+
+    async def switch_persona(self, name: str) -> None:
+        """Load and switch persona; a broken file raises ConfigError and keeps the current one."""
+        persona = await self.io_worker.call(load_persona, self.settings.paths.personas_dir, name)
+        persona.build_system_prompt(self.settings.paths.prompts_dir)  # validate prompt parts now
+        self.persona = persona
+        self.history.clear()
+        from kitsu_tui.engine.events import PersonaChanged
+
+        self.emit(PersonaChanged(name=persona.name, display_name=persona.shown_name))
+        if self.module_on("llm"):
+            await self.llm_worker.call(self.backends.llm.warm, await self.prompt.prefix())
+
+
+def _safe_gate(gate: Callable[[], str | None]) -> str | None:
+    try:
+        return gate()
+    except Exception:
+        log.exception("speech gate failed")
+        return None
+
+
+def _write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
+    from kitsu_tui.audio.wav import write_wav
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_wav(path, audio, rate)

@@ -1,0 +1,198 @@
+"""Turns microphone frames into utterances: VAD with pre-roll, endpointing, partial and speculative ASR."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from kitsu_tui.audio.base import PIPELINE_RATE, AudioInput, Frame
+from kitsu_tui.backends.base import AsrBackend, AsrResult, VadBackend
+from kitsu_tui.backends.worker import ModelWorker
+from kitsu_tui.config.settings import AsrSettings, VadSettings
+from kitsu_tui.engine.events import (
+    Event,
+    MicLevel,
+    SpeechEnded,
+    SpeechStarted,
+    StageError,
+    TranscriptFinal,
+    TranscriptPartial,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    """A finished utterance: its transcript and when the person actually stopped talking."""
+
+    utterance_id: int
+    text: str
+    speech_start: float
+    speech_end: float
+    endpointed_at: float
+    asr_ms: float
+
+
+class Listener:
+    """Consumes frames from an AudioInput and calls on_utterance for each endpointed transcript."""
+
+    def __init__(
+        self,
+        vad: VadBackend,
+        asr: AsrBackend,
+        vad_worker: ModelWorker,
+        asr_worker: ModelWorker,
+        vad_settings: VadSettings,
+        asr_settings: AsrSettings,
+        emit: Callable[[Event], None],
+        on_utterance: Callable[[Utterance], Awaitable[None]],
+        hotwords: Callable[[], str],
+        enabled: Callable[[], bool],
+    ) -> None:
+        self.vad, self.asr = vad, asr
+        self.vad_worker, self.asr_worker = vad_worker, asr_worker
+        self.vs, self.asrs = vad_settings, asr_settings
+        self._emit, self._on_utterance = emit, on_utterance
+        self._hotwords, self._enabled = hotwords, enabled
+        self._frame_s = 0.032
+        pre_roll_frames = max(1, int(self.vs.pre_roll_ms / 32))
+        self._pre_roll: collections.deque[np.ndarray] = collections.deque(maxlen=pre_roll_frames)
+        self._speech: list[np.ndarray] = []
+        self._in_speech = False
+        self._announced = False
+        self._speech_start = 0.0
+        self._last_speech = 0.0
+        self._voiced_s = 0.0
+        self._silence_s = 0.0
+        self._utterance_id = 0
+        self._partial_task: asyncio.Task[None] | None = None
+        self._last_partial_at = 0.0
+        self._speculative: tuple[int, asyncio.Task[AsrResult]] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._level_at = 0.0
+
+    async def run(self, source: AudioInput) -> None:
+        """Process frames until the source ends."""
+        async for frame in source.frames():
+            try:
+                await self.process(frame)
+            except Exception as exc:
+                log.exception("listener failed on a frame")
+                self._emit(StageError(stage="vad", message=f"VAD failed: {exc}"))
+                await asyncio.sleep(0.1)
+
+    async def process(self, frame: Frame) -> None:
+        """Run VAD on one frame and advance the endpointing state machine."""
+        samples = frame.samples
+        if not self._enabled():
+            if self._in_speech:
+                self._reset()
+            return
+        now = frame.captured_at
+        if now - self._level_at >= 0.05:
+            self._level_at = now
+            rms = float(np.sqrt(np.mean(np.square(samples)))) if samples.size else 0.0
+            self._emit(MicLevel(rms=min(1.0, rms * 4)))
+        prob = await self.vad_worker.call(self.vad.speech_prob, samples)
+        is_speech = prob >= self.vs.threshold
+        frame_s = samples.size / PIPELINE_RATE
+        if not self._in_speech:
+            if is_speech:
+                self._in_speech = True
+                self._speech = list(self._pre_roll)
+                self._speech_start = now - frame_s
+                self._last_speech = now
+                self._voiced_s = frame_s
+                self._silence_s = 0.0
+                self._utterance_id += 1
+            self._pre_roll.append(samples)
+            if self._in_speech:
+                self._speech.append(samples)
+            return
+        self._speech.append(samples)
+        still_speech = prob >= max(0.05, self.vs.threshold - 0.15)  # hysteresis
+        if still_speech:
+            self._last_speech = now
+            self._voiced_s += frame_s
+            self._silence_s = 0.0
+            self._speculative = None  # speech resumed: any early transcript is stale
+            if not self._announced and self._voiced_s * 1000 >= self.vs.min_speech_ms:
+                self._announced = True
+                self._emit(SpeechStarted(speech_start=self._speech_start, ts=now))
+            self._maybe_partial(now)
+            return
+        self._silence_s += frame_s
+        if (
+            self.vs.speculative_asr
+            and self._announced
+            and self._speculative is None
+            and self._silence_s >= min(0.128, self.vs.end_silence_ms / 1000 / 2)
+        ):
+            self._speculative = (len(self._speech), asyncio.create_task(self._transcribe(final=True)))
+        if self._silence_s * 1000 >= self.vs.end_silence_ms:
+            await self._endpoint(now)
+
+    def _maybe_partial(self, now: float) -> None:
+        due = now - self._last_partial_at >= self.asrs.partial_interval_ms / 1000
+        if not due or self._voiced_s < 0.6 or (self._partial_task and not self._partial_task.done()):
+            return
+        self._last_partial_at = now
+        uid = self._utterance_id
+
+        async def partial() -> None:
+            result = await self._transcribe(final=False)
+            if result.text and uid == self._utterance_id and self._in_speech:
+                self._emit(TranscriptPartial(text=result.text))
+
+        self._partial_task = asyncio.create_task(partial())
+
+    async def _transcribe(self, final: bool) -> AsrResult:
+        audio = np.concatenate(self._speech) if self._speech else np.zeros(0, np.float32)
+        return await self.asr_worker.call(self.asr.transcribe, audio, self._hotwords(), not final)
+
+    async def _endpoint(self, now: float) -> None:
+        announced, speech_start, speech_end = self._announced, self._speech_start, self._last_speech
+        speculative, uid = self._speculative, self._utterance_id
+        audio = np.concatenate(self._speech) if self._speech else np.zeros(0, np.float32)
+        self._reset()
+        if not announced:
+            return  # too short: noise
+        self._emit(SpeechEnded(speech_end=speech_end, duration_s=speech_end - speech_start, ts=now))
+        task = asyncio.create_task(self._finish(uid, speech_start, speech_end, now, speculative, audio))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _finish(self, uid: int, start: float, end: float, endpointed: float,
+                      speculative: tuple[int, asyncio.Task[AsrResult]] | None, audio: np.ndarray) -> None:
+        started = time.monotonic()
+        try:
+            if speculative is not None:
+                result = await speculative[1]
+            else:
+                result = await self.asr_worker.call(self.asr.transcribe, audio, self._hotwords(), False)
+        except Exception as exc:
+            log.exception("ASR failed")
+            self._emit(StageError(stage="asr", message=f"speech recognition failed: {exc}", turn_id=0))
+            return
+        asr_ms = (time.monotonic() - started) * 1000
+        text = result.text.strip()
+        self._emit(TranscriptFinal(text=text, asr_ms=asr_ms))
+        await self._on_utterance(Utterance(uid, text, start, end, endpointed, asr_ms))
+
+    def _reset(self) -> None:
+        self._in_speech = False
+        self._announced = False
+        self._speech = []
+        self._pre_roll.clear()
+        self._voiced_s = self._silence_s = 0.0
+        self._speculative = None
+        with contextlib.suppress(Exception):
+            self.vad.reset()

@@ -1,0 +1,75 @@
+"""Builds LLM prompts with a stable prefix (persona + examples) so llama.cpp reuses its KV cache."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from kitsu_tui.backends.base import ChatMessage, GenerationParams
+from kitsu_tui.engine.events import Source
+
+if TYPE_CHECKING:
+    from kitsu_tui.engine.engine import Engine
+    from kitsu_tui.engine.turns import Turn
+
+log = logging.getLogger(__name__)
+
+
+class PromptBuilder:
+    """Assembles system prompt, few-shot examples, recalled memory, recent history and the new input."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._cache_key: tuple[int, str] | None = None
+        self._prefix: list[ChatMessage] = []
+
+    async def prefix(self) -> list[ChatMessage]:
+        """The part of every prompt that never changes for a persona (cached)."""
+        persona = self.engine.persona
+        key = (id(persona), persona.name)
+        if key != self._cache_key:
+            prompts_dir = self.engine.settings.paths.prompts_dir
+            system = await self.engine.io_worker.call(persona.build_system_prompt, prompts_dir)
+            messages = [ChatMessage("system", system or f"You are {persona.shown_name}, a VTuber.")]
+            for example in persona.examples:
+                messages.append(ChatMessage("user", example.user))
+                messages.append(ChatMessage("assistant", example.assistant))
+            self._prefix, self._cache_key = messages, key
+        return list(self._prefix)
+
+    async def messages(self, turn: Turn) -> list[ChatMessage]:
+        """The full prompt for a turn."""
+        messages = await self.prefix()
+        memory = self.engine.memory
+        if memory is not None:
+            try:
+                notes = [*await memory.restored_context(), *await memory.recall(turn.text, 3)]
+            except Exception:
+                log.exception("memory recall failed")
+                notes = []
+            seen = {text for _, text in self.engine.history}
+            notes = [n for n in dict.fromkeys(notes) if n not in seen][:4]
+            if notes:
+                messages.append(ChatMessage("system", "Things you remember:\n- " + "\n- ".join(notes)))
+        for role, text in self.engine.history:
+            messages.append(ChatMessage(role, text))
+        user = turn.text if turn.source != Source.CHAT or not turn.author else f"{turn.author} says: {turn.text}"
+        messages.append(ChatMessage("user", user))
+        return messages
+
+    async def summarize(self, text: str) -> str:
+        """Ask the LLM for a one-line summary of `text`; empty when the LLM is busy or off."""
+        engine = self.engine
+        if not engine.module_on("llm") or engine.current is not None or not engine.pending.empty():
+            return ""
+        messages = [
+            ChatMessage("system", "Summarize the conversation in one short sentence of plain facts."),
+            ChatMessage("user", text[-2000:]),
+        ]
+        params = GenerationParams(max_tokens=48, temperature=0.2)
+        llm = engine.backends.llm
+
+        def run() -> str:
+            return "".join(llm.stream(messages, params, lambda: False))
+
+        return (await engine.llm_worker.call(run)).strip()

@@ -1,0 +1,271 @@
+"""One reply turn: LLM tokens -> mood filter -> chunker -> moderation -> parallel TTS -> ordered playback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kitsu_tui.backends.base import ChatMessage, GenerationParams
+from kitsu_tui.engine.chunker import SentenceChunker
+from kitsu_tui.engine.events import (
+    LlmFinished,
+    LlmStarted,
+    LlmToken,
+    ModerationDecided,
+    MoodChanged,
+    SentenceQueued,
+    SentenceStateChanged,
+    SentenceStatus,
+    Source,
+    StageError,
+    TtsAudioReady,
+)
+
+if TYPE_CHECKING:
+    from kitsu_tui.engine.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Turn:
+    """A turn's input, its identity and everything measured while it runs."""
+
+    turn_id: int
+    source: Source
+    text: str
+    author: str = ""
+    arrived: float = field(default_factory=time.monotonic)
+    speech_start: float | None = None
+    endpointed_at: float | None = None
+    asr_ms: float | None = None
+    generation: int = 0
+    reply: str = ""
+    spoken: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    mood: str = "neutral"
+    moderation: list[dict[str, str]] = field(default_factory=list)
+    marks: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def mark(self, name: str, at: float | None = None) -> None:
+        """Record the first time a milestone happened."""
+        self.marks.setdefault(name, at if at is not None else time.monotonic())
+
+    def latency_ms(self) -> dict[str, float]:
+        """Per-stage latencies in milliseconds (only those that happened)."""
+        m, out = self.marks, {}
+
+        def span(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else round((b - a) * 1000, 1)
+
+        figures = {
+            "endpointing": span(self.arrived, self.endpointed_at) if self.source == Source.VOICE else None,
+            "asr_final": self.asr_ms,
+            "llm_first_token": span(m.get("llm_start"), m.get("llm_first_token")),
+            "first_clause": span(m.get("llm_start"), m.get("first_clause")),
+            "tts_first_audio": span(m.get("first_clause"), m.get("tts_first_audio")),
+            "first_audio": span(self.arrived, m.get("first_audio")),
+            "total": span(self.arrived, m.get("end")),
+        }
+        for key, value in figures.items():
+            if value is not None:
+                out[key] = round(value, 1)
+        return out
+
+    def record(self) -> dict[str, Any]:
+        """The JSON line printed for this turn by `kitsu run --headless`."""
+        return {
+            "turn": self.turn_id,
+            "source": "voice" if self.source == Source.VOICE else "chat",
+            "origin": str(self.source),
+            "author": self.author,
+            "transcript": self.text,
+            "reply": self.reply.strip(),
+            "spoken": " ".join(s for s in self.spoken if s).strip(),
+            "interrupted": self.interrupted,
+            "mood": self.mood,
+            "moderation": self.moderation,
+            "error": self.error,
+            "latency_ms": self.latency_ms(),
+        }
+
+
+class TurnRunner:
+    """Runs one turn against the engine's backends; stale work (interrupted generation) is dropped."""
+
+    def __init__(self, engine: Engine, turn: Turn) -> None:
+        self.engine = engine
+        self.turn = turn
+        s = engine.settings.engine
+        self.chunker = SentenceChunker(s.first_chunk_min_chars, s.max_chunk_chars)
+        self._synth: list[tuple[int, str, asyncio.Task[Any] | None]] = []
+        self._queued = asyncio.Event()
+        self._llm_done = False
+        self._safe_line_used = False
+        self._tts_slots = asyncio.Semaphore(engine.settings.tts.workers)
+
+    @property
+    def stale(self) -> bool:
+        """True once the turn was interrupted."""
+        return self.turn.generation != self.engine.generation or self.turn.stop.is_set()
+
+    async def run(self) -> None:
+        """Generate (or take verbatim) the reply, speak it, and wait until it has been played."""
+        player_task = asyncio.create_task(self._play_in_order(), name=f"kitsu-play-{self.turn.turn_id}")
+        try:
+            if self.turn.source == Source.SAY:
+                self.turn.reply = self.turn.text
+                for chunk in self.chunker.feed(self.turn.text + " ") + self.chunker.flush():
+                    self._queue_sentence(chunk)
+            else:
+                await self._generate()
+        except Exception as exc:
+            log.exception("turn %s failed", self.turn.turn_id)
+            self.turn.error = f"{type(exc).__name__}: {exc}"
+            self.engine.emit(StageError(turn_id=self.turn.turn_id, stage="llm", message=str(exc)))
+        finally:
+            self._llm_done = True
+            self._queued.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await player_task
+            for _, _, task in self._synth:
+                if task is not None and not task.done():
+                    task.cancel()
+
+    async def _generate(self) -> None:
+        engine, turn = self.engine, self.turn
+        messages = await engine.build_prompt(turn)
+        persona = engine.persona
+        params = GenerationParams(
+            max_tokens=persona.llm.max_tokens, temperature=persona.llm.temperature, top_p=persona.llm.top_p,
+            repeat_penalty=persona.llm.repeat_penalty, stop=tuple(persona.llm.stop),
+        )
+        mood_filter = engine.new_mood_filter()
+        turn.mark("llm_start")
+        engine.emit(LlmStarted(turn_id=turn.turn_id))
+        tokens = 0
+        mood_sent = False
+        llm = engine.backends.llm
+
+        def make_iter() -> Any:
+            return llm.stream(messages, params, turn.stop.is_set)
+
+        async for piece in engine.llm_worker.stream(make_iter, turn.stop):
+            if self.stale:
+                break
+            tokens += 1
+            turn.mark("llm_first_token")
+            turn.reply += piece
+            engine.emit(LlmToken(turn_id=turn.turn_id, text=piece))
+            visible = mood_filter.feed(piece) if mood_filter else piece
+            if mood_filter and not mood_sent and mood_filter.mood_decided:
+                mood_sent = True
+                self._set_mood(mood_filter.mood, tuple(mood_filter.actions))
+            for chunk in self.chunker.feed(visible):
+                self._queue_sentence(chunk)
+        if not self.stale:
+            tail = mood_filter.finish() if mood_filter else ""
+            if mood_filter and not mood_sent:
+                self._set_mood(mood_filter.mood, tuple(mood_filter.actions))
+            for chunk in self.chunker.feed(tail) + self.chunker.flush():
+                self._queue_sentence(chunk)
+        elapsed = time.monotonic() - turn.marks["llm_start"]
+        first = turn.marks.get("llm_first_token")
+        ttft = (first - turn.marks["llm_start"]) * 1000 if first else 0.0
+        engine.emit(LlmFinished(turn_id=turn.turn_id, text=turn.reply, tokens=tokens, ttft_ms=round(ttft, 1),
+                                tokens_per_s=round(tokens / elapsed, 1) if elapsed > 0 else 0.0,
+                                stopped=self.stale))
+
+    def _set_mood(self, mood: str, actions: tuple[str, ...]) -> None:
+        self.turn.mood = mood
+        self.engine.emit(MoodChanged(turn_id=self.turn.turn_id, mood=mood, actions=actions))
+
+    def _queue_sentence(self, text: str) -> None:
+        if self.stale:
+            return
+        engine, turn = self.engine, self.turn
+        index = len(self._synth)
+        decision = engine.moderate_output(text)
+        if decision is not None:
+            turn.moderation.append({"stage": "output", "action": decision.action, "rule": decision.rule,
+                                    "text": text})
+            engine.emit(ModerationDecided(turn_id=turn.turn_id, stage="output", action=decision.action,
+                                          rule=decision.rule, text=text, detail=decision.detail))
+            if not decision.allowed:
+                engine.emit(SentenceQueued(turn_id=turn.turn_id, index=index, text=text))
+                engine.emit(SentenceStateChanged(turn_id=turn.turn_id, index=index,
+                                                 status=SentenceStatus.BLOCKED, reason=decision.rule))
+                self._synth.append((index, text, None))
+                if self._safe_line_used:
+                    return
+                self._safe_line_used = True
+                text, index = engine.persona.safe_line, index + 1
+        turn.mark("first_clause")
+        engine.emit(SentenceQueued(turn_id=turn.turn_id, index=index, text=text))
+        task = asyncio.create_task(self._synthesize(index, text)) if engine.module_on("tts") else None
+        self._synth.append((index, text, task))
+        self._queued.set()
+
+    async def _synthesize(self, index: int, text: str) -> Any:
+        engine, turn = self.engine, self.turn
+        async with self._tts_slots:
+            if self.stale:
+                return None
+            engine.emit(SentenceStateChanged(turn_id=turn.turn_id, index=index, status=SentenceStatus.SYNTHESIZING))
+            started = time.monotonic()
+            audio = await engine.tts_worker.call(engine.backends.tts.synthesize, text, engine.persona.voice.speed)
+            synth_ms = (time.monotonic() - started) * 1000
+        duration = audio.size / engine.backends.tts.sample_rate
+        if index == 0 or "tts_first_audio" not in turn.marks:
+            turn.mark("tts_first_audio")
+        engine.emit(TtsAudioReady(turn_id=turn.turn_id, index=index, duration_s=duration, synth_ms=round(synth_ms, 1)))
+        engine.emit(SentenceStateChanged(turn_id=turn.turn_id, index=index, status=SentenceStatus.READY,
+                                         duration_s=duration))
+        return audio
+
+    async def _play_in_order(self) -> None:
+        """Await each sentence's audio in order, queue it for playback, then wait for all to be heard."""
+        engine, turn = self.engine, self.turn
+        position, pending = 0, []
+        while True:
+            while position >= len(self._synth):
+                if self._llm_done:
+                    break
+                self._queued.clear()
+                await self._queued.wait()
+            if position >= len(self._synth):
+                break
+            index, text, task = self._synth[position]
+            position += 1
+            if task is None:
+                if engine.module_on("tts") is False and not self.stale:
+                    turn.spoken.append(text)  # text-only mode: shown, not heard
+                continue
+            try:
+                audio = await task
+            except Exception as exc:
+                log.exception("TTS failed on sentence %d", index)
+                engine.emit(StageError(turn_id=turn.turn_id, stage="tts", message=f"speech synthesis failed: {exc}"))
+                engine.emit(SentenceStateChanged(turn_id=turn.turn_id, index=index, status=SentenceStatus.SKIPPED,
+                                                 reason="tts error"))
+                continue
+            if audio is None or self.stale:
+                engine.emit(SentenceStateChanged(turn_id=turn.turn_id, index=index, status=SentenceStatus.SKIPPED))
+                continue
+            await engine.wait_until_speech_allowed(self)
+            if self.stale:
+                continue
+            pending.append(engine.player.enqueue(turn.turn_id, index, text, audio, engine.backends.tts.sample_rate))
+            engine.recorder_add(turn, audio, engine.backends.tts.sample_rate)
+        for segment in pending:
+            heard = await segment.done
+            if segment.started and "first_audio" not in turn.marks:
+                turn.mark("first_audio", segment.started_at)
+            turn.spoken.append(heard)
