@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from kitsu_tui.backends.base import Audio, AsrResult, BackendError
+from kitsu_tui.backends.base import AsrResult, Audio, BackendError
 from kitsu_tui.backends.models import whisper_model_ref
 
 SAMPLE_RATE = 16000

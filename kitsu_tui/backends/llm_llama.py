@@ -1,0 +1,110 @@
+"""Local GGUF chat model on llama-cpp-python, streamed token by token with a cooperative stop flag."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kitsu_tui.backends.base import BackendError, ChatMessage, GenerationParams
+from kitsu_tui.backends.models import gguf_path
+
+LLAMA_HINT = "pip install llama-cpp-python with CMAKE_ARGS='-DGGML_NATIVE=OFF -DGGML_AVX2=ON' (run scripts/dev.sh install)"
+
+
+def to_openai_messages(messages: list[ChatMessage]) -> list[dict[str, str]]:
+    """ChatMessage list -> the [{'role', 'content'}] dicts both llama.cpp and OpenAI servers take."""
+    return [{"role": m.role, "content": m.content} for m in messages]
+
+
+def one_line(exc: BaseException) -> str:
+    """First line of an exception's text (or its type name), shortened for a status line."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
+class LlamaLlm:
+    """SmolLM2 (or any GGUF) via llama.cpp; the chat template comes from the GGUF metadata."""
+
+    def __init__(
+        self,
+        model_path: str = "embedded",
+        n_ctx: int = 2048,
+        n_threads: int = 2,
+        n_gpu_layers: int = 0,
+        chat_format: str | None = None,
+    ) -> None:
+        self.model_path = model_path
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.n_gpu_layers = n_gpu_layers
+        self.chat_format = chat_format
+        self._llm: Any = None
+
+    def load(self) -> None:
+        """Open the GGUF (quietly: verbose=False keeps llama.cpp's C logging off the terminal)."""
+        path = gguf_path(self.model_path)
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise BackendError(f"llama-cpp-python is not installed: {LLAMA_HINT}") from exc
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+                n_gpu_layers=self.n_gpu_layers,
+                chat_format=self.chat_format,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise BackendError(
+                f"cannot load GGUF model {path}: {one_line(exc)} (corrupt file? set llm.model_path)"
+            ) from exc
+
+    def stream(
+        self, messages: list[ChatMessage], params: GenerationParams, should_stop: Callable[[], bool]
+    ) -> Iterator[str]:
+        """Yield reply text pieces; should_stop() is checked after every token and ends generation at once."""
+        llm = self._require()
+        try:
+            chunks = llm.create_chat_completion(
+                messages=to_openai_messages(messages),
+                stream=True,
+                max_tokens=params.max_tokens,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                repeat_penalty=params.repeat_penalty,
+                stop=list(params.stop) or None,
+            )
+        except ValueError as exc:  # e.g. the prompt does not fit n_ctx
+            raise BackendError(f"LLM prompt rejected: {one_line(exc)} (lower llm.history_turns or raise llm.n_ctx)") from exc
+        try:
+            for chunk in chunks:
+                if should_stop():
+                    return
+                piece = chunk["choices"][0]["delta"].get("content")
+                if piece:
+                    yield piece
+                if should_stop():
+                    return
+        except ValueError as exc:
+            raise BackendError(f"LLM generation failed: {one_line(exc)} (raise llm.n_ctx?)") from exc
+        finally:
+            chunks.close()
+
+    def warm(self, messages: list[ChatMessage]) -> None:
+        """Evaluate `messages` (typically the system prompt) so the next prompt reuses their KV cache."""
+        if not messages:
+            return
+        llm = self._require()
+        try:
+            llm.create_chat_completion(messages=to_openai_messages(messages), max_tokens=1, temperature=0.0)
+        except ValueError as exc:
+            raise BackendError(f"LLM warm-up failed: {one_line(exc)} (system prompt longer than llm.n_ctx?)") from exc
+
+    def _require(self) -> Any:
+        """The loaded llama_cpp.Llama, or a BackendError when load() was not called."""
+        if self._llm is None:
+            raise BackendError("llama.cpp model used before load()")
+        return self._llm
