@@ -1,0 +1,1 @@
+"""kitsu: plain command functions the CLI calls (no Textual)."""
