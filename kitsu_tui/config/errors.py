@@ -54,7 +54,7 @@ def find_key_line(text: str, loc: tuple[str | int, ...]) -> int | None:
     return best
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Any) -> str:
     kind = error.get("type", "")
     if kind == "extra_forbidden":
         return "unknown key"

@@ -8,7 +8,7 @@ _SENTENCE_END = ".!?…"
 _CLAUSE_END = ",;:—"
 _CLOSERS = "\"')]}»”’*~"
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr st jr sr vs etc e.g i.e prof mt no vol fig approx inc ltd co".split()
+    ["mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "prof", "mt", "no", "vol", "fig", "approx", "inc", "ltd", "co"]
 )
 _SPACE = re.compile(r"\s")
 
@@ -66,9 +66,8 @@ class SentenceChunker:
                     end += 1
                 if end >= len(buf):
                     return None  # closers/ellipsis may continue
-                if _SPACE.match(buf[end]) and not self._is_abbreviation(buf, i):
-                    if len(buf[:end].strip()) >= 2:
-                        return end
+                if _SPACE.match(buf[end]) and not self._is_abbreviation(buf, i) and len(buf[:end].strip()) >= 2:
+                    return end
             elif ch in _CLAUSE_END and _SPACE.match(nxt) and self._emitted == 0:
                 if len(buf[: i + 1].strip()) >= min_chars:
                     return i + 1

@@ -12,6 +12,9 @@ from kitsu_tui.engine.events import Interrupted, ModuleState, OperatorAction, So
 
 if TYPE_CHECKING:
     from kitsu_tui.engine.engine import Engine
+    from kitsu_tui.engine.events import Event
+    from kitsu_tui.engine.player import Player
+    from kitsu_tui.engine.turns import Turn, TurnRunner
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +24,27 @@ TOGGLEABLE_CORE = ("asr", "llm", "tts")
 class EngineCommands:
     """Mixin holding every command a view, integration or chat command may send to the Engine."""
 
-    def submit_text(self: Engine, text: str, source: Source = Source.CHAT, author: str = "") -> bool:
+    if TYPE_CHECKING:  # provided by Engine
+        current: TurnRunner | None
+        generation: int
+        player: Player
+        pending: asyncio.Queue[Turn]
+        panicked: bool
+        muted: bool
+        paused: bool
+        modules: dict[str, Any]
+        module_states: dict[str, tuple[ModuleState, str]]
+
+        def emit(self, event: Event) -> None: ...
+        def next_turn_id(self) -> int: ...
+        def admit(self, turn: Turn) -> bool: ...
+        def _enqueue(self, turn: Turn) -> None: ...
+        def refresh_state(self) -> None: ...
+        def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]: ...
+        def set_module_state(self, name: str, state: ModuleState, reason: str = "") -> None: ...
+        def notice(self, level: str, message: str) -> None: ...
+
+    def submit_text(self, text: str, source: Source = Source.CHAT, author: str = "") -> bool:
         """Queue a text turn (chat, operator or /say); False when refused (the reason is emitted)."""
         from kitsu_tui.engine.turns import Turn
 
@@ -34,11 +57,11 @@ class EngineCommands:
         self._enqueue(turn)
         return True
 
-    def say(self: Engine, text: str) -> bool:
+    def say(self, text: str) -> bool:
         """Speak `text` verbatim (no LLM); output moderation still applies."""
         return self.submit_text(text, Source.SAY, "operator")
 
-    def interrupt(self: Engine, reason: str = "operator") -> bool:
+    def interrupt(self, reason: str = "operator") -> bool:
         """Stop the current turn now: LLM stop flag, TTS queue dropped, playback cut; True if one ran."""
         runner = self.current
         self.generation += 1
@@ -55,7 +78,7 @@ class EngineCommands:
         self.emit(Interrupted(turn_id=runner.turn.turn_id, reason=reason))
         return True
 
-    def skip(self: Engine) -> bool:
+    def skip(self) -> bool:
         """Drop the sentence playing now; the rest of the reply goes on."""
         segment = self.player.skip_current()
         if segment is None:
@@ -65,7 +88,7 @@ class EngineCommands:
         self.emit(OperatorAction(action="skip", detail=segment.text, turn_id=segment.turn_id))
         return True
 
-    def clear_queue(self: Engine) -> int:
+    def clear_queue(self) -> int:
         """Drop every waiting turn; returns how many."""
         dropped = 0
         while not self.pending.empty():
@@ -73,7 +96,7 @@ class EngineCommands:
             dropped += 1
         return dropped
 
-    def panic(self: Engine) -> None:
+    def panic(self) -> None:
         """Stop speech now, clear the LLM and TTS queues, mute the mic and fire the modules' panic actions."""
         if self.panicked:
             return
@@ -85,7 +108,7 @@ class EngineCommands:
         self.refresh_state()
         self._fire_panic_hooks(True)
 
-    def clear_panic(self: Engine, unmute: bool = False) -> None:
+    def clear_panic(self, unmute: bool = False) -> None:
         """Leave panic deliberately; the mic stays muted unless `unmute`."""
         if not self.panicked:
             return
@@ -96,30 +119,30 @@ class EngineCommands:
         self.refresh_state()
         self._fire_panic_hooks(False)
 
-    def _fire_panic_hooks(self: Engine, engaged: bool) -> None:
+    def _fire_panic_hooks(self, engaged: bool) -> None:
         for module in list(self.modules.values()):
             hook = getattr(module, "on_panic", None)
             if hook is not None:
                 self.spawn(_run_panic_hook(self, module.name, hook, engaged), f"kitsu-panic-{module.name}")
 
-    def set_muted(self: Engine, muted: bool) -> None:
+    def set_muted(self, muted: bool) -> None:
         """Mute or unmute the microphone."""
         self.muted = muted
         self.emit(OperatorAction(action="mute" if muted else "unmute"))
         self.refresh_state()
 
-    def set_paused(self: Engine, paused: bool) -> None:
+    def set_paused(self, paused: bool) -> None:
         """Pause or resume the pipeline: no listening, no new turns, held speech."""
         self.paused = paused
         self.emit(OperatorAction(action="pause" if paused else "resume"))
         self.refresh_state()
 
-    def register_module(self: Engine, module: Any) -> None:
+    def register_module(self, module: Any) -> None:
         """Add a module (integration, memory, telemetry); it starts with toggle_module(name, True)."""
         self.modules[module.name] = module
         self.set_module_state(module.name, ModuleState.OFF)
 
-    async def toggle_module(self: Engine, name: str, on: bool) -> None:
+    async def toggle_module(self, name: str, on: bool) -> None:
         """Really start or stop a module; core asr/llm/tts toggles stop using that stage."""
         self.emit(OperatorAction(action="toggle", detail=f"{name} {'on' if on else 'off'}"))
         if name in TOGGLEABLE_CORE:
@@ -147,7 +170,7 @@ class EngineCommands:
             self.notice("error", f"{name}: {exc}")
 
 
-async def _run_panic_hook(engine: Engine, name: str, hook: Any, engaged: bool) -> None:
+async def _run_panic_hook(engine: EngineCommands, name: str, hook: Any, engaged: bool) -> None:
     try:
         steps = await asyncio.wait_for(hook(engaged), timeout=5.0)
         engine.notice("info", f"{name} panic {'engaged' if engaged else 'cleared'}: {', '.join(steps or []) or 'done'}")

@@ -88,6 +88,7 @@ class Engine(EngineCommands):
         self._speech_gates: dict[str, Callable[[], str | None]] = {}
         self._turn_ids = 0
         self._tasks: list[asyncio.Task[Any]] = []
+        self.listen_tasks: list[asyncio.Task[Any]] = []
         self._recording: dict[int, list[np.ndarray]] = {}
         self._loaded = asyncio.Event()
         self._idle = asyncio.Event()
@@ -147,7 +148,12 @@ class Engine(EngineCommands):
         self._loaded.set()
         self._set_state(self._resting_state())
         for source in self.inputs:
-            self.spawn(self._listen(source), f"kitsu-listen-{source.name}")
+            self.listen_tasks.append(self.spawn(self._listen(source), f"kitsu-listen-{source.name}"))
+
+    async def wait_inputs_done(self) -> None:
+        """Return once every audio input (e.g. WAV files) has ended."""
+        await self._loaded.wait()
+        await asyncio.gather(*self.listen_tasks, return_exceptions=True)
 
     async def _listen(self, source: AudioInput) -> None:
         listener = Listener(
@@ -317,7 +323,7 @@ class Engine(EngineCommands):
         while True:
             turn = await self.pending.get()
             self._idle.clear()
-            while self.paused and not self.panicked:
+            while self.paused and not self.panicked:  # noqa: ASYNC110 - pause is rare; a poll keeps it simple
                 await asyncio.sleep(0.05)
             if self.panicked:
                 self._idle.set()

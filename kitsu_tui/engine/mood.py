@@ -22,10 +22,7 @@ MOOD_ALIASES: dict[str, str] = {
 
 #: First words of parenthesised text that is a stage direction, not speech: "(giggles)".
 STAGE_WORDS = frozenset(
-    "laughs laugh laughing giggles giggle giggling smiles smile smiling sighs sigh winks wink "
-    "gasps gasp blushes blush nods nod grins grin pouts pout waves wave claps clap cries sobs "
-    "chuckles chuckle snickers whispers shrugs yawns yips yip wags jumps bounces hugs squeals "
-    "tilts hums purrs growls screams coughs sniffs".split()
+    ["laughs", "laugh", "laughing", "giggles", "giggle", "giggling", "smiles", "smile", "smiling", "sighs", "sigh", "winks", "wink", "gasps", "gasp", "blushes", "blush", "nods", "nod", "grins", "grin", "pouts", "pout", "waves", "wave", "claps", "clap", "cries", "sobs", "chuckles", "chuckle", "snickers", "whispers", "shrugs", "yawns", "yips", "yip", "wags", "jumps", "bounces", "hugs", "squeals", "tilts", "hums", "purrs", "growls", "screams", "coughs", "sniffs"]
 )
 
 _OPENERS = {"[": "]", "*": "*", "(": ")"}
@@ -35,17 +32,15 @@ _WORD_RE = re.compile(r"[a-z']+")
 
 _LEXICON: dict[str, frozenset[str]] = {
     "happy": frozenset(
-        "love yay great awesome fun happy glad haha hehe ehehe yummy cute thanks thank welcome nice cool "
-        "best wonderful amazing excited hooray woohoo perfect delicious sweet fantastic".split()
+        ["love", "yay", "great", "awesome", "fun", "happy", "glad", "haha", "hehe", "ehehe", "yummy", "cute", "thanks", "thank", "welcome", "nice", "cool", "best", "wonderful", "amazing", "excited", "hooray", "woohoo", "perfect", "delicious", "sweet", "fantastic"]
     ),
     "sad": frozenset(
-        "sad sorry miss cry crying tears lonely unfortunately sigh poor hurts hurt nooo sniff depressing "
-        "heartbroken alas".split()
+        ["sad", "sorry", "miss", "cry", "crying", "tears", "lonely", "unfortunately", "sigh", "poor", "hurts", "hurt", "nooo", "sniff", "depressing", "heartbroken", "alas"]
     ),
     "angry": frozenset(
-        "angry hate annoying stupid mad grr grrr ugh furious rude dare unfair worst hmph".split()
+        ["angry", "hate", "annoying", "stupid", "mad", "grr", "grrr", "ugh", "furious", "rude", "dare", "unfair", "worst", "hmph"]
     ),
-    "surprised": frozenset("wow whoa woah omg really seriously unbelievable huh what whaaat no way".split()),
+    "surprised": frozenset(["wow", "whoa", "woah", "omg", "really", "seriously", "unbelievable", "huh", "what", "whaaat", "no", "way"]),
 }
 
 
@@ -85,7 +80,6 @@ class MoodFilter:
         """True once the mood is known: from the leading tag, or guessed from the first sentence."""
         self._actions: list[str] = []
         self._pending = ""
-        self._lead_done = False
         self._space_owed = ""
         self._just_stripped = False
         self._spoken: list[str] = []
@@ -108,8 +102,6 @@ class MoodFilter:
         i = 0
         while i < len(buffer):
             char = buffer[i]
-            if not self._lead_done and not char.isspace() and char != "[":
-                self._lead_done = True
             if char in _OPENERS:
                 end = self._find_closer(buffer, i)
                 if end is None:  # might still be forming: hold it back
@@ -136,8 +128,6 @@ class MoodFilter:
         if held:
             # An unclosed opener at the very end is a cut-off tag: drop it, speak what follows.
             rest = held[1:] if held[0] in "[*" else held
-            self._pending = ""
-            self._lead_done = True
             for char in rest:
                 if char.isspace():
                     self._space_owed = self._space_owed or char
@@ -168,19 +158,22 @@ class MoodFilter:
             if first not in STAGE_WORDS and self._canonical(first) is None:
                 self._emit("(", out)
                 for char in content:
-                    self._emit(char, out) if not char.isspace() else self._owe(char)
+                    if char.isspace():
+                        self._owe(char)
+                    else:
+                        self._emit(char, out)
                 self._emit(")", out)
                 return
         head, _, tail = words.partition("|")
         mood = self._canonical(head.strip())
-        if mood is not None and not self.mood_decided:
-            self._decide(mood)
+        if mood is not None:
+            if not self.mood_decided:
+                self._decide(mood)
         elif head.strip():
             self._actions.append(re.sub(r"\s+", "_", head.strip()))
         for action in re.split(r"[,\s]+", tail):
             if action:
                 self._actions.append(action)
-        self._lead_done = True
         self._just_stripped = True
 
     def _canonical(self, word: str) -> str | None:

@@ -123,7 +123,8 @@ class Player:
         played = self.output.played_samples
         self.output.clear()
         self._written = self.output.played_samples + self.output.queued_samples
-        cut, keep = [], []
+        cut: list[Segment] = []
+        keep: list[Segment] = []
         for seg in self._segments:
             (cut if turn_id is None or seg.turn_id == turn_id else keep).append(seg)
         for seg in cut:

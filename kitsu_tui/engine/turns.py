@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kitsu_tui.backends.base import ChatMessage, GenerationParams
+from kitsu_tui.backends.base import GenerationParams
 from kitsu_tui.engine.chunker import SentenceChunker
 from kitsu_tui.engine.events import (
     LlmFinished,

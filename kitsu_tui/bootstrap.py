@@ -1,0 +1,106 @@
+"""One engine factory shared by `kitsu run`, the TUI, `kitsu soak`, `kitsu bench` and the tests."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kitsu_tui.audio.base import AudioInput, AudioOutput
+from kitsu_tui.config.persona import Persona, load_persona
+from kitsu_tui.config.settings import Settings
+from kitsu_tui.engine.engine import Backends, Engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EngineParts:
+    """What build_engine produced, plus the one-line reasons for parts that fell back."""
+
+    engine: Engine
+    warnings: list[str] = field(default_factory=list)
+
+
+def open_speakers(settings: Settings, sample_rate: int) -> tuple[AudioOutput, str | None]:
+    """The configured output device, or a real-time null sink with the reason why."""
+    from kitsu_tui.audio.outputs import open_output
+
+    return open_output(settings.audio.output_device, sample_rate, settings.audio.play_audio,
+                       settings.audio.output_latency)
+
+
+def open_microphone(settings: Settings) -> tuple[AudioInput | None, str | None]:
+    """The configured microphone, or None with a readable reason."""
+    from kitsu_tui.audio.base import AudioDeviceError
+    from kitsu_tui.audio.inputs import MicInput
+
+    try:
+        mic = MicInput(settings.audio.input_device, settings.audio.frame_ms)
+        mic.start()
+        return mic, None
+    except AudioDeviceError as exc:
+        return None, f"microphone unavailable: {exc}"
+    except Exception as exc:
+        return None, f"microphone unavailable: {type(exc).__name__}: {exc}"
+
+
+def build_moderator(settings: Settings) -> Any:
+    """The moderation pipeline from data/moderation (None when disabled)."""
+    from kitsu_tui.safety import Moderator
+
+    section = getattr(settings, "moderation", None)
+    if section is not None and not getattr(section, "enabled", True):
+        return None
+    rules_dir = getattr(section, "rules_dir", None) or settings.paths.data_dir / "moderation"
+    return Moderator(Path(rules_dir))
+
+
+def build_memory(settings: Settings) -> Any:
+    """The persistent memory store (None when disabled); opened by the caller."""
+    from kitsu_tui.memory import MemoryStore
+
+    section = getattr(settings, "memory", None)
+    if section is not None and not getattr(section, "enabled", True):
+        return None
+    path = getattr(section, "path", None) or settings.paths.data_dir / "memory.sqlite3"
+    kwargs: dict[str, Any] = {}
+    if section is not None:
+        kwargs["summary_every"] = section.summary_every
+        kwargs["restore_window_s"] = section.restore_window_s
+    return MemoryStore(Path(path), **kwargs)
+
+
+def build_engine(
+    settings: Settings,
+    inputs: list[AudioInput] | None = None,
+    persona: Persona | None = None,
+    backends: Backends | None = None,
+    output: AudioOutput | None = None,
+    moderation: bool = True,
+    memory: bool = True,
+) -> EngineParts:
+    """Wire persona, real backends, speakers (or a null sink), moderation and memory into an Engine."""
+    from kitsu_tui.audio.lipsync import LipsyncAnalyzer
+
+    warnings: list[str] = []
+    persona = persona or load_persona(settings.paths.personas_dir, settings.persona)
+    if backends is None:
+        from kitsu_tui.backends.factory import build_backends
+
+        built = build_backends(settings, persona)
+        backends = Backends(vad=built.vad, asr=built.asr, llm=built.llm, tts=built.tts)
+    if output is None:
+        rate = int(getattr(backends.tts, "sample_rate", 22050) or 22050)
+        output, reason = open_speakers(settings, rate)
+        if reason:
+            warnings.append(reason)
+    analyzer = LipsyncAnalyzer()
+    engine = Engine(
+        settings, persona, backends, output, inputs=inputs,
+        moderator=build_moderator(settings) if moderation else None,
+        memory=build_memory(settings) if memory else None,
+        analyzer=analyzer.analyze,
+    )
+    return EngineParts(engine, warnings)

@@ -1,0 +1,122 @@
+"""Structured JSON logs, one file per day under KITSU_LOG_ROOT (default logs/), with secrets redacted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+_SECRET_ENV_HINTS = ("TOKEN", "SECRET", "PASSWORD", "API_KEY", "APIKEY", "OAUTH")
+_SECRET_PATTERNS = [
+    re.compile(r"oauth:[A-Za-z0-9]{10,}"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}"),
+    re.compile(r"(?i)((?:password|passwd|token|secret|api[_-]?key|authenticationToken)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{4,}"),
+    re.compile(r"sk-[A-Za-z0-9_\-]{12,}"),
+]
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def secret_values() -> list[str]:
+    """Values of environment variables that look like secrets (long enough to be worth hiding)."""
+    return [v for k, v in os.environ.items() if any(h in k.upper() for h in _SECRET_ENV_HINTS) and len(v) >= 4]
+
+
+def redact(text: str, extra_secrets: list[str] | None = None) -> str:
+    """Replace known secret values and secret-looking patterns with ***."""
+    for value in [*secret_values(), *(extra_secrets or [])]:
+        if value:
+            text = text.replace(value, "***")
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.lastindex else "") + "***", text)
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, module, logger, level, message, extras; secrets redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Serialise a record."""
+        payload: dict[str, Any] = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "module": record.module,
+            "logger": record.name,
+            "level": record.levelname,
+            "message": record.getMessage(),
+        }
+        extras = {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+        if extras:
+            payload["extras"] = extras
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return redact(json.dumps(payload, ensure_ascii=False, default=str))
+
+
+class DailyFileHandler(logging.Handler):
+    """Appends to DIR/kitsu-YYYY-MM-DD.jsonl, switching files at midnight (UTC)."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.directory = directory
+        self._day = ""
+        self._stream: Any = None
+
+    def path_for(self, day: str) -> Path:
+        """The log file of a day."""
+        return self.directory / f"kitsu-{day}.jsonl"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write one formatted line."""
+        try:
+            day = dt.datetime.fromtimestamp(record.created, dt.UTC).strftime("%Y-%m-%d")
+            if day != self._day or self._stream is None:
+                if self._stream is not None:
+                    self._stream.close()
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._stream = open(self.path_for(day), "a", encoding="utf-8")  # noqa: SIM115
+                self._day = day
+            self._stream.write(self.format(record) + "\n")
+            self._stream.flush()
+        except Exception:
+            self.handleError(record)
+
+    def close(self) -> None:
+        """Close the current file."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        super().close()
+
+
+def setup_logging(log_dir: Path, level: int = logging.INFO, stderr_level: int | None = None) -> Path:
+    """Route all logging to the daily JSON file (and optionally stderr); returns the log directory."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, DailyFileHandler) or getattr(handler, "_kitsu", False):
+            root.removeHandler(handler)
+            handler.close()
+    file_handler = DailyFileHandler(Path(log_dir))
+    file_handler.setFormatter(JsonFormatter())
+    file_handler.setLevel(level)
+    root.addHandler(file_handler)
+    if stderr_level is not None:
+        console = logging.StreamHandler(sys.stderr)
+        console.setLevel(stderr_level)
+        console.setFormatter(_RedactingFormatter("kitsu: %(levelname)s %(name)s: %(message)s"))
+        console._kitsu = True  # type: ignore[attr-defined]
+        root.addHandler(console)
+    root.setLevel(min(level, stderr_level or level))
+    for noisy in ("httpx", "httpcore", "websockets", "asyncio", "faster_whisper", "obsws_python"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return Path(log_dir)
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Plain-text formatter that redacts secrets."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
