@@ -134,6 +134,31 @@ class PersonaChanged(Event):
     display_name: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class GpuStat:
+    """One NVIDIA GPU's sample."""
+
+    index: int
+    name: str
+    utilization_pct: float
+    memory_used_mb: float
+    memory_total_mb: float
+    temperature_c: float | None = None
+    power_w: float | None = None
+    fan_pct: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SystemStatsSampled(Event):
+    """Periodic machine sample: process CPU and RSS, and every NVIDIA GPU (empty + reason when none)."""
+
+    cpu_percent: float
+    rss_mb: float
+    gpus: tuple[GpuStat, ...] = ()
+    gpu_status: str = ""
+    lossy: bool = field(default=True, init=False, repr=False, compare=False)
+
+
 # --- listening ----------------------------------------------------------------------------
 
 
