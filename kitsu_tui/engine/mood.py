@@ -125,14 +125,13 @@ class MoodFilter:
         """Flush held-back text at the end of the reply and settle the mood."""
         out: list[str] = []
         held, self._pending = self._pending, ""
-        if held:
-            # An unclosed opener at the very end is a cut-off tag: drop it, speak what follows.
-            rest = held[1:] if held[0] in "[*" else held
-            for char in rest:
+        if held.startswith("("):  # an unclosed parenthesis is ordinary text
+            for char in held:
                 if char.isspace():
-                    self._space_owed = self._space_owed or char
-                elif char not in "[]*":
+                    self._owe(char)
+                else:
                     self._emit(char, out)
+        # An unclosed [ or * at the very end is a tag cut off by the token limit: never spoken.
         self._space_owed = ""
         text = self._finish_piece(out)
         if not self.mood_decided:
@@ -189,9 +188,9 @@ class MoodFilter:
 
     def _emit(self, char: str, out: list[str]) -> None:
         """Append a visible character, with at most one whitespace before it and none before punctuation after a tag."""
-        if self._space_owed and (out or self._spoken):
-            if not (self._just_stripped and char in _CLOSING_PUNCT):
-                out.append(self._space_owed)
+        after_tag_punct = self._just_stripped and char in _CLOSING_PUNCT
+        if self._space_owed and (out or self._spoken) and not after_tag_punct:
+            out.append(self._space_owed)
         self._space_owed = ""
         self._just_stripped = False
         out.append(char)
