@@ -14,7 +14,7 @@ from kitsu_tui.config.settings import VtsSettings
 from kitsu_tui.engine.bus import Subscription
 from kitsu_tui.engine.events import ModuleState, MoodChanged, MouthUpdated, Notice
 from kitsu_tui.integrations import vts_protocol as vp
-from kitsu_tui.integrations.avatar import MouthState, MoodPlan, plan_mood
+from kitsu_tui.integrations.avatar import MoodPlan, MouthState, plan_mood
 from kitsu_tui.integrations.base import IntegrationError, IntegrationModule, StopRetrying
 from kitsu_tui.integrations.vts_protocol import TokenStore, VtsApiError, VtsConnection
 
