@@ -1,0 +1,100 @@
+"""The embedded models end to end: Piper speaks, Whisper hears it back, Silero detects it, SmolLM2 streams."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pytest
+import soxr
+
+from kitsu_tui.backends.base import ChatMessage, GenerationParams
+
+pytestmark = pytest.mark.models
+
+SENTENCE = "Hello Kitsu, how are you today?"
+
+
+@pytest.fixture(scope="module")
+def spoken(real_tts: Any) -> np.ndarray:
+    """SENTENCE spoken by Piper, resampled to 16 kHz for VAD and ASR."""
+    audio = real_tts.synthesize(SENTENCE)
+    return soxr.resample(audio, real_tts.sample_rate, 16000).astype(np.float32)
+
+
+def test_piper_speaks_the_sentence(real_tts: Any) -> None:
+    audio = real_tts.synthesize(SENTENCE)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert real_tts.sample_rate == 22050
+    seconds = audio.shape[0] / real_tts.sample_rate
+    assert 1.0 < seconds < 4.0
+    assert 0.3 < float(np.abs(audio).max()) <= 1.0
+    slower = real_tts.synthesize(SENTENCE, speed=0.5)
+    assert slower.shape[0] > 1.5 * audio.shape[0]
+    assert real_tts.synthesize("   ").shape == (0,)
+
+
+def test_piper_is_safe_from_two_threads(real_tts: Any) -> None:
+    texts = ["The fox jumps over the log.", "Chat, are you ready for the boss fight?"] * 2
+    alone = [real_tts.synthesize(t).shape[0] for t in texts[:2]]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        together = list(pool.map(real_tts.synthesize, texts))
+    for audio, expected in zip(together, alone * 2, strict=True):
+        assert audio.dtype == np.float32 and abs(audio.shape[0] - expected) < 0.2 * expected
+
+
+def test_whisper_hears_piper(real_asr: Any, spoken: np.ndarray) -> None:
+    result = real_asr.transcribe(spoken, hotwords="Kitsu")
+    words = result.text.lower()
+    assert "kitsu" in words and "how are you" in words and "today" in words
+    assert result.no_speech_prob < 0.5 and result.language == "en"
+    partial = real_asr.transcribe(spoken, hotwords="Kitsu", partial=True)
+    assert "how are you" in partial.text.lower()
+
+
+def test_whisper_says_nothing_on_silence_or_noise(real_asr: Any) -> None:
+    silence = np.zeros(32000, dtype=np.float32)
+    noise = (np.random.default_rng(7).standard_normal(32000) * 0.01).astype(np.float32)
+    for clip in (silence, noise):
+        for partial in (False, True):
+            result = real_asr.transcribe(clip, hotwords="Kitsu", partial=partial)
+            assert result.text == "", (partial, result)
+            assert result.no_speech_prob > 0.5
+
+
+def test_silero_separates_speech_from_silence(real_vad: Any, spoken: np.ndarray) -> None:
+    real_vad.reset()
+    frames = spoken[: spoken.shape[0] // 512 * 512].reshape(-1, 512)
+    probs = [real_vad.speech_prob(frame) for frame in frames]
+    assert max(probs) > 0.9 and float(np.mean(np.array(probs) > 0.5)) > 0.5
+    real_vad.reset()
+    silent = [real_vad.speech_prob(np.zeros(512, dtype=np.float32)) for _ in range(30)]
+    assert max(silent) < 0.1
+    started = time.perf_counter()
+    for frame in frames[:50]:
+        real_vad.speech_prob(frame)
+    assert (time.perf_counter() - started) / 50 < 0.005  # ~0.2 ms measured; generous for a busy machine
+
+
+def test_smollm2_streams_and_honours_stop(real_llm: Any) -> None:
+    messages = [
+        ChatMessage("system", "You are Kitsu, a cheerful fox VTuber. Answer in one or two short sentences."),
+        ChatMessage("user", "Hi Kitsu! What is your favourite snack?"),
+    ]
+    real_llm.warm(messages[:1])
+    pieces = list(real_llm.stream(messages, GenerationParams(max_tokens=40, temperature=0.0), lambda: False))
+    assert len(pieces) > 3 and "".join(pieces).strip()
+    stop = threading.Event()
+    seen: list[str] = []
+
+    def should_stop() -> bool:
+        return stop.is_set()
+
+    for piece in real_llm.stream(messages, GenerationParams(max_tokens=60, temperature=0.0), should_stop):
+        seen.append(piece)
+        if len(seen) == 3:
+            stop.set()
+    assert len(seen) == 3
