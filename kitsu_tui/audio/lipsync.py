@@ -31,7 +31,7 @@ class LipsyncAnalyzer:
         gate_db: float = -45.0,
         full_db: float = -15.0,
         attack_ms: float = 25.0,
-        release_ms: float = 110.0,
+        release_ms: float = 90.0,
     ) -> None:
         self.gate_db = gate_db
         self.full_db = full_db

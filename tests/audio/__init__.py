@@ -1,0 +1,1 @@
+"""Tests for kitsu_tui.audio."""
