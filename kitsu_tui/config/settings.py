@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from kitsu_tui.config.errors import ConfigError, load_toml, validate_toml
 
@@ -139,8 +139,22 @@ class EngineSettings(Section):
     """Turns waiting behind the current one; older chat turns drop first when full."""
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout (or install prefix) that holds personas/, prompts/ and data/ next to kitsu_tui/."""
+
+
+def project_path(path: Path) -> Path:
+    """A relative path as given when it exists here, else the shipped one next to the package."""
+    if path.is_absolute() or path.exists():
+        return path
+    shipped = PROJECT_ROOT / path
+    return shipped if shipped.exists() else path
+
+
 class PathSettings(Section):
-    """Where kitsu reads and writes."""
+    """Where kitsu reads and writes (relative paths fall back to the copies shipped with kitsu)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_default=True)
 
     personas_dir: Path = Path("personas")
     """Persona TOML files."""
@@ -150,6 +164,12 @@ class PathSettings(Section):
     """Memory database, moderation rules, tokens."""
     log_dir: Path = Path(os.environ.get("KITSU_LOG_ROOT", "logs"))
     """JSON logs, one file per day (KITSU_LOG_ROOT overrides)."""
+
+    @field_validator("personas_dir", "prompts_dir", "data_dir")
+    @classmethod
+    def _shipped_fallback(cls, value: Path) -> Path:
+        """Find the shipped personas/prompts/data when kitsu runs from another directory."""
+        return project_path(value)
 
 
 def secret_from(env_name: str, configured: SecretStr | None) -> str:
