@@ -88,7 +88,6 @@ class WhisperAsr:
             condition_on_previous_text=False,
             without_timestamps=True,
             vad_filter=False,
-            initial_prompt=prompt,
             hotwords=prompt,
             no_speech_threshold=self.no_speech_threshold,
             suppress_blank=True,
@@ -104,7 +103,8 @@ class WhisperAsr:
                 continue
             texts.append(segment.text.strip())
         text = " ".join(t for t in texts if t)
-        no_speech = worst_no_speech if not text else best_no_speech
+        # No text: report the dropped segment's no-speech probability, or 1.0 when Whisper skipped the window itself.
+        no_speech = best_no_speech if text else (worst_no_speech or 1.0)
         return AsrResult(text=text, no_speech_prob=float(no_speech), language=info.language or (self.language or "en"))
 
     def _short_window_ok(self) -> bool:
