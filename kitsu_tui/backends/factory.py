@@ -36,14 +36,13 @@ class Backends:
 
 
 def build_tts(settings: TtsSettings, persona: Persona | None = None) -> TtsBackend:
-    """The TTS backend: settings.tts, with the persona's voice (backend, model, speaker, speed) on top.
+    """The TTS backend: settings.tts, with the persona's voice (backend, model, speaker) on top.
 
-    The persona's speed is baked into the voice, so callers pass speed=1.0 unless they want a further change.
+    The persona's speed is not baked in: the engine passes persona.voice.speed to every synthesize() call.
     """
     backend: str = settings.backend
     voice = settings.voice
     speaker = settings.speaker
-    speed = 1.0
     if persona is not None:
         spec = persona.voice
         backend = spec.backend
@@ -51,13 +50,12 @@ def build_tts(settings: TtsSettings, persona: Persona | None = None) -> TtsBacke
             voice = spec.model
         if spec.speaker is not None:
             speaker = spec.speaker
-        speed = spec.speed
     if backend == "coqui":
-        return CoquiTts(voice=voice, speaker=speaker, use_cuda=settings.use_cuda, speed=speed)
+        return CoquiTts(voice=voice, speaker=speaker, use_cuda=settings.use_cuda)
     return PiperTts(
         voice=voice,
         speaker=speaker,
-        length_scale=settings.length_scale / speed,
+        length_scale=settings.length_scale,
         intra_threads=1,
         use_cuda=settings.use_cuda,
     )

@@ -30,6 +30,7 @@ class PiperTts:
         self.intra_threads = intra_threads
         self.use_cuda = use_cuda
         self._voice: Any = None
+        self.sample_rate = _peek_sample_rate(voice)
 
     def load(self) -> None:
         """Read the voice config, open the ONNX model and warm espeak-ng with a one-word synthesis."""
@@ -63,3 +64,12 @@ class PiperTts:
         if not chunks:
             return np.zeros(0, dtype=np.float32)
         return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+def _peek_sample_rate(voice: str) -> int:
+    """The voice's sample rate from its .onnx.json, so audio output can be opened before load(); 22050 if unknown."""
+    try:
+        _, config_path = piper_voice_paths(voice)
+        return int(json.loads(config_path.read_text(encoding="utf-8"))["audio"]["sample_rate"])
+    except (BackendError, OSError, ValueError, KeyError, TypeError):
+        return PiperTts.sample_rate

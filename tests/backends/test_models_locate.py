@@ -136,3 +136,11 @@ def test_trim_repetition() -> None:
     assert trim_repetition("yes yes") == "yes"
     assert trim_repetition("What game should we play next?") == "What game should we play next?"
     assert trim_repetition("") == ""
+
+
+def test_piper_sample_rate_is_known_before_load(tmp_path: Path) -> None:
+    voice = tmp_path / "low.onnx"
+    voice.write_bytes(b"not loaded in this test")
+    voice.with_name("low.onnx.json").write_text('{"audio": {"sample_rate": 16000}}')
+    assert PiperTts(voice=str(voice)).sample_rate == 16000
+    assert PiperTts().sample_rate == 22050
