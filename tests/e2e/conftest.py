@@ -1,0 +1,36 @@
+"""Fixtures for end-to-end tests with the real embedded models: test utterances made with the real voice."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KITSU = str(Path(sys.executable).with_name("kitsu"))
+
+
+@pytest.fixture(scope="session")
+def utterance_wav(real_tts: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A WAV of a known question, spoken by the bundled Piper voice (at its own 22.05 kHz rate)."""
+    from kitsu_tui.audio.wav import write_wav
+
+    path = tmp_path_factory.mktemp("utterances") / "question.wav"
+    write_wav(path, real_tts.synthesize("Hello Kitsu, what is your favorite color?"), real_tts.sample_rate)
+    return path
+
+
+@pytest.fixture
+def kitsu_home(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A working dir with its own config, data dir (memory DB) and logs; returns (dir, env)."""
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "data", data, ignore=shutil.ignore_patterns("memory.sqlite3*", "*.token"))
+    config = tmp_path / "kitsu.toml"
+    config.write_text(f'[paths]\ndata_dir = "{data}"\n[audio]\nplay_audio = false\n')
+    env = {**os.environ, "KITSU_CONFIG_FILE": str(config), "KITSU_LOG_ROOT": str(tmp_path / "logs")}
+    env.pop("PULSE_SERVER", None)
+    return tmp_path, env

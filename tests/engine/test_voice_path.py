@@ -1,0 +1,59 @@
+"""The voice path on fakes: frames -> VAD endpointing -> partial/final ASR -> a voice turn, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+
+from kitsu_tui.audio.inputs import WavFileInput
+from kitsu_tui.audio.wav import write_wav
+from kitsu_tui.backends.fakes import FakeAsr, FakeLlm
+
+
+def burst_wav(path: Path, speech_s: float, rate: int = 16000) -> Path:
+    """A 'spoken' tone burst between short silences."""
+    t = np.arange(int(speech_s * rate)) / rate
+    speech = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    silence = np.zeros(int(0.2 * rate), np.float32)
+    write_wav(path, np.concatenate([silence, speech, silence]), rate)
+    return path
+
+
+async def test_voice_turn_event_order(make_engine, tmp_path: Path) -> None:
+    asr = FakeAsr(["hello kitsu how are you"])
+    source = WavFileInput([burst_wav(tmp_path / "a.wav", 1.8)], realtime=True, trailing_silence_s=1.0)
+    engine, rec = await make_engine(asr=asr, llm=FakeLlm(["I am great, thanks for asking!"]), inputs=[source])
+    await asyncio.wait_for(engine.wait_inputs_done(), 15)
+    await asyncio.wait_for(engine.wait_idle(), 15)
+    kinds = [k for k in rec.kinds() if k in ("SpeechStarted", "TranscriptPartial", "SpeechEnded",
+                                             "TranscriptFinal", "TurnStarted", "PlaybackStarted", "TurnCompleted")]
+    assert kinds[0] == "SpeechStarted"
+    assert "TranscriptPartial" in kinds and kinds.index("TranscriptPartial") < kinds.index("SpeechEnded")
+    assert kinds[kinds.index("SpeechEnded"):] == ["SpeechEnded", "TranscriptFinal", "TurnStarted",
+                                                  "PlaybackStarted", "TurnCompleted"]
+    record = engine.records[-1]
+    assert record["source"] == "voice" and record["transcript"] == "hello kitsu how are you"
+    ended = rec.of("SpeechEnded")[0]
+    assert 1.5 < ended.duration_s < 2.2
+    lat = record["latency_ms"]
+    # endpointing waits for the configured silence; speculative ASR already ran during it
+    assert 350 <= lat["endpointing"] <= 600
+    assert lat["first_audio"] >= lat["endpointing"]
+    assert any(partial for size, partial in asr.calls) and any(not partial for size, partial in asr.calls)
+
+
+async def test_short_noise_is_not_a_turn(make_engine, tmp_path: Path) -> None:
+    source = WavFileInput([burst_wav(tmp_path / "click.wav", 0.1)], realtime=True, trailing_silence_s=0.8)
+    engine, rec = await make_engine(inputs=[source])
+    await asyncio.wait_for(engine.wait_inputs_done(), 10)
+    assert not rec.of("SpeechStarted") and not engine.records
+
+
+async def test_muted_mic_hears_nothing(make_engine, tmp_path: Path) -> None:
+    source = WavFileInput([burst_wav(tmp_path / "a.wav", 1.0)], realtime=True, lead_in_s=0.3)
+    engine, rec = await make_engine(inputs=[source])
+    engine.set_muted(True)
+    await asyncio.wait_for(engine.wait_inputs_done(), 10)
+    assert not rec.of("SpeechStarted") and not engine.records
