@@ -282,6 +282,52 @@ class TwitchSettings(Section):
     """Prefix of mod commands."""
 
 
+class MemorySettings(Section):
+    """Conversation memory in SQLite: recent turns, periodic summaries, FTS recall."""
+
+    enabled: bool = True
+    """Store turns and feed summaries and recalled memories into the prompt."""
+    path: Path | None = None
+    """Database file; None = <paths.data_dir>/memory.sqlite3."""
+    summary_every: int = Field(6, ge=2, le=200)
+    """Write a summary every this many stored messages."""
+    restore_window_s: float | None = Field(7200.0, ge=0)
+    """On start, restore summaries written within this many seconds; None or 0 = do not restore."""
+    recall_limit: int = Field(3, ge=0, le=20)
+    """Past turns/summaries found by full-text search and added to the prompt (0 = no recall)."""
+
+    def resolved_path(self, data_dir: Path) -> Path:
+        """The database path, defaulting into the data directory."""
+        return self.path or data_dir / "memory.sqlite3"
+
+    def restore_window(self) -> float | None:
+        """The restore window in seconds, or None when restoring is off."""
+        return self.restore_window_s or None
+
+
+class ModerationSettings(Section):
+    """Moderation of chat/voice input and of reply sentences (rules in data/moderation/)."""
+
+    input_enabled: bool = True
+    """Check chat and voice text before the LLM."""
+    output_enabled: bool = True
+    """Check every reply sentence before TTS."""
+    rules_dir: Path | None = None
+    """Rule files; None = <paths.data_dir>/moderation."""
+    max_input_chars: int = Field(500, ge=20, le=20000)
+    """Longer chat or voice input is blocked."""
+    rate_window_s: float = Field(20.0, gt=0, le=3600)
+    """Window for the per-author chat rate limit."""
+    max_messages_per_window: int = Field(5, ge=1, le=1000)
+    """Chat messages one author may send per rate window."""
+    duplicate_window_s: float = Field(120.0, ge=0, le=86400)
+    """The same chat message from the same author within this window is blocked."""
+
+    def resolved_rules_dir(self, data_dir: Path) -> Path:
+        """The rules directory, defaulting into the data directory."""
+        return self.rules_dir or data_dir / "moderation"
+
+
 class Settings(Section):
     """Everything kitsu reads from its config file."""
 
@@ -298,6 +344,8 @@ class Settings(Section):
     vts: VtsSettings = Field(default_factory=VtsSettings)
     vmc: VmcSettings = Field(default_factory=VmcSettings)
     twitch: TwitchSettings = Field(default_factory=TwitchSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
 
 
 def default_config_path() -> Path:
