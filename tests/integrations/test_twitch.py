@@ -1,0 +1,192 @@
+"""Twitch module: documented EventSub payloads through twitchio's real parsing path into kitsu's chat events."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from twitchio.models.eventsub_ import create_event_instance
+
+from kitsu_tui.config.settings import TwitchSettings
+from kitsu_tui.engine.events import (
+    ModuleState,
+    ModuleStateChanged,
+    PipelineState,
+    PipelineStateChanged,
+    Source,
+)
+from kitsu_tui.integrations.chat import ChatMessage
+from kitsu_tui.integrations.chat_queue import Verdict
+from kitsu_tui.integrations.twitch import KitsuTwitchClient, TwitchModule
+
+from .conftest import wait_until
+from .engine_double import EngineDouble
+
+BROADCASTER = ("kitsu", "1001")
+
+
+def dispatch(client: KitsuTwitchClient, payload: dict[str, Any]) -> Any:
+    """Parse a notification with twitchio and dispatch it the way its EventSub websocket does."""
+    message = create_event_instance("channel.chat.message", payload, http=client._http)
+    client.dispatch("message", message)
+    return message
+
+
+@pytest.fixture
+async def twitch_client() -> Any:
+    """Factory of twitchio clients bound to a module (closed after the test)."""
+    clients: list[KitsuTwitchClient] = []
+
+    def make(module: TwitchModule) -> KitsuTwitchClient:
+        client = KitsuTwitchClient(module, client_id="test", client_secret="test", bot_id="2002")
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+def settings(**overrides: Any) -> TwitchSettings:
+    """Fast pacing for tests."""
+    return TwitchSettings(**{"reply_interval_s": 0.0, "user_cooldown_s": 0.0, **overrides})
+
+
+async def test_eventsub_payload_becomes_a_chat_turn(engine: EngineDouble, twitch_client: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """channel.chat.message -> twitchio.ChatMessage -> kitsu ChatMessage -> queue -> engine.submit_text."""
+    from .twitch_payloads import NOTIFICATION
+
+    for var in ("CHANNEL", "BOT_ID", "CLIENT_ID", "CLIENT_SECRET", "ACCESS_TOKEN", "REFRESH_TOKEN"):
+        monkeypatch.delenv(f"KITSU_TWITCH_{var}", raising=False)
+    module = TwitchModule(settings())
+    seen: list[ChatMessage] = []
+    original = module.receive
+    module.receive = lambda m: (seen.append(m), original(m))[1]  # type: ignore[method-assign]
+    await module.start(engine)
+    try:
+        parsed = dispatch(twitch_client(module), NOTIFICATION)
+        await wait_until(lambda: engine.submitted == [("hello kitsu!", Source.CHAT, "Viewer1")])
+        assert type(parsed).__name__ == "ChatMessage" and parsed.chatter.name == "viewer1"
+        assert seen[0].badges == frozenset({"subscriber"}) and seen[0].user_id == "3003"
+        assert not seen[0].is_mod
+        # without credentials the connection itself is a clear, final error
+        assert module.state is ModuleState.ERROR
+        assert module.reason.startswith("Twitch needs KITSU_TWITCH_CHANNEL")
+    finally:
+        await module.stop()
+
+
+async def test_mod_commands_and_ignored_commands(engine: EngineDouble, twitch_client: Any,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Mods and the broadcaster run commands; a viewer's commands are ignored and logged; none reach the queue."""
+    from .twitch_payloads import chat_notification
+
+    caplog.set_level(logging.INFO)
+    scenes: list[str] = []
+
+    async def switch(scene: str) -> str:
+        scenes.append(scene)
+        return f"OBS scene -> {scene}"
+
+    module = TwitchModule(settings(), scene_switcher=switch)
+    await module.start(engine)
+    client = twitch_client(module)
+    engine.bus.emit(ModuleStateChanged(module="obs", state=ModuleState.ON))
+    await asyncio.sleep(0.05)
+    mod = {"login": "moddy", "user_id": "4004", "badges": ("moderator",)}
+    owner = {"login": BROADCASTER[0], "user_id": BROADCASTER[1], "badges": ()}
+    lines = [(mod, "!mute"), (mod, "!unmute"), (mod, "!skip"), (owner, "!panic"), (owner, "!unpanic"),
+             (owner, "!scene Just Chatting"), (mod, "!toggle vts off"), (mod, "!toggle obs"),
+             (mod, "!persona luna"), (mod, "!dance"),
+             ({"login": "viewer9", "user_id": "9009", "badges": ("subscriber", "vip")}, "!skip")]
+    try:
+        for i, (who, text) in enumerate(lines):
+            dispatch(client, chat_notification(text, message_id=f"m{i}", **who))
+            await asyncio.sleep(0.02)
+        await wait_until(lambda: len(engine.calls) >= 8)
+        await asyncio.sleep(0.2)
+    finally:
+        await module.stop()
+    assert engine.calls == [("set_muted", True), ("set_muted", False), ("skip",), ("panic",), ("clear_panic",),
+                            ("toggle_module", "vts", False), ("toggle_module", "obs", False),
+                            ("switch_persona", "luna")]
+    assert scenes == ["Just Chatting"]
+    assert engine.submitted == []
+    assert "ignored !skip from viewer9" in caplog.text
+    assert "ignored unknown command !dance from moddy" in caplog.text
+
+
+async def test_pacing_waits_for_the_engine_and_the_interval(engine: EngineDouble) -> None:
+    """Nothing is released while kitsu speaks; afterwards one message per reply interval, best badge first."""
+    module = TwitchModule(settings(reply_interval_s=0.3))
+    await module.start(engine)
+    try:
+        engine.bus.emit(PipelineStateChanged(state=PipelineState.SPEAKING))
+        await asyncio.sleep(0.05)
+        for login, text, badges in (("a", "first plain question", ()), ("b", "second plain question", ()),
+                                    ("c", "a subscriber asks", ("subscriber",))):
+            await module.handle(ChatMessage(text=text, login=login, badges=frozenset(badges)))
+        await asyncio.sleep(0.4)
+        assert engine.submitted == []
+        t0 = time.monotonic()
+        engine.bus.emit(PipelineStateChanged(state=PipelineState.LISTENING))
+        await wait_until(lambda: len(engine.submitted) == 3, within=3)
+        elapsed = time.monotonic() - t0
+    finally:
+        await module.stop()
+    assert [text for text, _, _ in engine.submitted] == ["a subscriber asks", "first plain question",
+                                                          "second plain question"]
+    assert elapsed >= 0.55  # two intervals between three releases
+
+
+async def test_moderation_runs_before_the_queue(engine: EngineDouble) -> None:
+    """A line the moderator blocks never takes a queue slot or a pacing turn."""
+
+    @dataclass
+    class Decision:
+        allowed: bool
+        rule: str
+        action: str = "block"
+
+    class Moderator:
+        def check_input(self, text: str, source: Source, author: str) -> Decision:
+            return Decision(allowed="badword" not in text, rule="blocklist")
+
+    engine.moderator = Moderator()  # type: ignore[attr-defined]
+    module = TwitchModule(settings())
+    await module.start(engine)
+    try:
+        verdict = await module.handle(ChatMessage(text="you badword", login="troll"))
+        assert verdict == Verdict(False, "moderation: blocklist")
+        assert len(module.queue) == 0
+        await module.handle(ChatMessage(text="nice stream today", login="fan"))
+        await wait_until(lambda: len(engine.submitted) == 1)
+    finally:
+        await module.stop()
+    assert engine.submitted[0][2] == "fan"
+
+
+async def test_no_network_start_is_instant_and_secrets_stay_out(engine: EngineDouble,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """With credentials but no route to Twitch, start() returns at once; the error names no secret."""
+    caplog.set_level(logging.DEBUG)
+    secret, token = "sekrit-client-secret-xyz", "oauth-access-token-abc"
+    module = TwitchModule(settings(channel="kitsu", bot_id="2002", client_id="cid",
+                                   client_secret=SecretStr(secret), access_token=SecretStr(token),
+                                   refresh_token=SecretStr("refresh-token-def")))
+    t = time.perf_counter()
+    await module.start(engine)
+    assert time.perf_counter() - t < 0.05
+    try:
+        await wait_until(lambda: module.state is ModuleState.ERROR, within=30)
+        assert module.reason.startswith("Twitch unreachable"), module.reason
+    finally:
+        await module.stop()
+    for value in (secret, token, "refresh-token-def"):
+        assert value not in module.reason and value not in caplog.text and value not in repr(module.settings)
