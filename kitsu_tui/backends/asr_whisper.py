@@ -66,7 +66,9 @@ class WhisperAsr:
                 f"cannot load Whisper model '{self.model_ref}' ({reference}): {detail}; "
                 "set asr.model to 'embedded' or a local CTranslate2 dir"
             ) from exc
-        self.transcribe(np.zeros(SAMPLE_RATE // 2, dtype=np.float32))  # first call allocates the encoder buffers
+        warm_up = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)  # first calls allocate the encoder buffers
+        self.transcribe(warm_up)
+        self.transcribe(warm_up, partial=True)
 
     def transcribe(self, audio: Audio, hotwords: str = "", partial: bool = False) -> AsrResult:
         """Transcribe a 16 kHz mono clip; segments that Whisper itself judges silent are dropped."""
