@@ -51,14 +51,17 @@ class MicInput:
         self._failure: str | None = None
 
     def start(self) -> None:
-        """Resolve the device and start capturing (must run on the event loop that reads frames())."""
+        """Resolve the device and start capturing; blocks are dropped until frames() runs on an event loop."""
         if self._stream is not None:
             return
         info = find_device(self.device, "input")
         import sounddevice as sd
 
         self.name = info.name
-        self._loop = asyncio.get_running_loop()
+        try:  # may be called before the loop runs (device check at startup); frames() binds it then
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
         self._queue = asyncio.Queue()
         self._closing = False
         self.capture_rate, channels = self._pick_format(
@@ -133,6 +136,7 @@ class MicInput:
     async def frames(self) -> AsyncIterator[Frame]:
         """Yield frames of exactly frame_samples at sample_rate until close(); raises AudioDeviceError on device loss."""
         self.start()
+        self._loop = asyncio.get_running_loop()
         assert self._queue is not None
         resampler = StreamResampler(self.capture_rate, self.sample_rate)
         chunker = FrameChunker(self.frame_samples)
@@ -158,7 +162,8 @@ class MicInput:
                 stream.stop()
                 stream.close()
             except Exception:  # a vanished device must not break shutdown
-                stream.abort()
+                with contextlib.suppress(Exception):
+                    stream.abort()
         elif self._queue is not None:
             self._queue.put_nowait(_END)
 

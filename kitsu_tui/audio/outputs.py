@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -154,7 +155,8 @@ class SoundDeviceOutput(_RingOutput):
                 stream.stop()
                 stream.close()
             except Exception:  # a vanished device must not break shutdown
-                stream.abort()
+                with contextlib.suppress(Exception):
+                    stream.abort()
 
 
 class NullOutput(_RingOutput):

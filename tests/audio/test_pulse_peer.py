@@ -225,3 +225,67 @@ def test_no_server_lists_nothing_and_exits_zero(tmp_path: Path, as_json: bool) -
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
     )
     assert opened.stdout.startswith("ERR no audio devices found"), opened.stdout + opened.stderr
+
+
+@pytest.mark.peers
+async def test_mic_captures_at_device_rate_and_resamples(
+    pulse: PulsePeer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When 16 kHz mono is refused, MicInput records 48 kHz stereo and still yields 512-sample 16 kHz frames at 440 Hz."""
+    monkeypatch.setattr(MicInput, "_pick_format", lambda self, sd, index, rate, channels: (48000, 2))
+    wav = tmp_path / "a440.wav"
+    write_wav(wav, _tone(440.0, 1.0, 44100), 44100)
+    mic = MicInput("default")
+    reader = asyncio.create_task(_capture(mic, 1.6))
+    await asyncio.sleep(0.3)
+    player = pulse.feed_mic(wav)
+    audio = await reader
+    assert await asyncio.to_thread(player.wait, 5) == 0
+    assert mic.capture_rate == 48000
+    start = int(np.argmax(np.abs(audio) > 0.1))
+    assert np.count_nonzero(np.abs(audio) > 0.1) > 8000
+    assert abs(peak_frequency(audio[start + 800 : start + 12800], 16000) - 440.0) < 3.0
+
+
+@pytest.mark.peers
+def test_speakers_at_device_rate_feed_lipsync(pulse: PulsePeer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Output resampled 22.05 -> 48 kHz stereo: counters stay in caller samples and last_block drives lipsync."""
+    from kitsu_tui.audio.lipsync import LipsyncAnalyzer
+
+    monkeypatch.setattr(SoundDeviceOutput, "_pick_format", lambda self, sd, index, rate, channels: (48000, 2))
+    out = SoundDeviceOutput("pulse", sample_rate=22050)
+    out.start()
+    analyzer = LipsyncAnalyzer()
+    mouths: list[float] = []
+    try:
+        assert out.device_rate == 48000
+        out.write(_tone(220.0, 0.8, 22050, amp=0.3))
+        deadline = time.monotonic() + 3
+        while out.queued_samples > 0 and time.monotonic() < deadline:
+            block = out.last_block()
+            mouths.append(analyzer.analyze(block, out.sample_rate)[0])
+            time.sleep(0.025)
+        assert abs(out.played_samples - int(0.8 * 22050)) <= 2
+        time.sleep(0.1)
+        assert out.last_block().size == 0
+    finally:
+        out.close()
+    assert max(mouths) > 0.8
+
+
+@pytest.mark.peers
+def test_mic_can_be_checked_before_the_loop_runs(pulse: PulsePeer) -> None:
+    """start() outside any event loop opens the device (startup check); frames() later binds the loop."""
+    mic = MicInput(None)
+    mic.start()
+    assert mic.name == "default"
+
+    async def read_some() -> int:
+        count = 0
+        async for _ in mic.frames():
+            count += 1
+            if count == 5:
+                mic.close()
+        return count
+
+    assert asyncio.run(read_some()) >= 5
