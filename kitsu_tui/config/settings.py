@@ -227,6 +227,10 @@ class VtsSettings(Section):
     smile_parameter: str = "MouthSmile"
     """Parameter driven by the mood's smile value."""
 
+    def resolved_token_path(self, data_dir: Path) -> Path:
+        """token_path, else <paths.data_dir>/vts_token."""
+        return self.token_path or data_dir / "vts_token"
+
 
 class VmcSettings(Section):
     """VMC protocol over OSC (VSeeFace, Warudo, VNyan): mouth shapes, blink, mood blendshapes."""
@@ -328,6 +332,40 @@ class ModerationSettings(Section):
         return self.rules_dir or data_dir / "moderation"
 
 
+class KeySettings(Section):
+    """Console key bindings (Textual key names; several keys for one action are comma-separated)."""
+
+    panic: str = "f12,ctrl+b"
+    """Panic: stop speech, clear queues, mute the mic; pressing it again asks to clear panic."""
+    mute: str = "f2"
+    """Mute or unmute the microphone."""
+    skip: str = "f3"
+    """Skip the sentence being spoken."""
+    pause: str = "f4"
+    """Pause or resume the pipeline."""
+    persona: str = "f5"
+    """Pick another persona from personas_dir."""
+    focus_chat: str = "f6"
+    """Move the focus to the chat input."""
+    help: str = "f1"
+    """Show the help screen with every key."""
+    quit: str = "ctrl+q"
+    """Quit (asks first while kitsu is speaking or thinking)."""
+
+
+class TuiSettings(Section):
+    """The Textual console."""
+
+    stats_interval_s: float = Field(2.0, ge=0.2, le=60.0)
+    """How often GPU, CPU and memory are sampled (on a worker thread) for the stats panel."""
+    transcript_lines: int = Field(500, ge=50, le=100000)
+    """Transcript lines kept on screen; older lines scroll away."""
+    sparkline_turns: int = Field(30, ge=5, le=500)
+    """Recent turns whose first-audio latency the status bar sparkline shows."""
+    stall_warn_ms: float = Field(50.0, ge=5.0, le=10000.0)
+    """An event-loop stall longer than this is logged as a warning."""
+
+
 class Settings(Section):
     """Everything kitsu reads from its config file."""
 
@@ -346,6 +384,8 @@ class Settings(Section):
     twitch: TwitchSettings = Field(default_factory=TwitchSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+    keys: KeySettings = Field(default_factory=KeySettings)
+    tui: TuiSettings = Field(default_factory=TuiSettings)
 
 
 def default_config_path() -> Path:
