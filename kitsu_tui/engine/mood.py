@@ -44,10 +44,24 @@ _LEXICON: dict[str, frozenset[str]] = {
 }
 
 
-def infer_mood(text: str) -> str:
-    """Guess a mood from words and punctuation when the model gave no tag; "neutral" if nothing stands out."""
+#: Stage directions that give away the mood ("*giggles*" is happy).
+_ACTION_HINTS: dict[str, str] = {
+    "happy": "laughs laugh giggles giggle smiles smile grins grin winks wink claps bounces squeals",
+    "sad": "sighs sigh sobs cries sniff sniffs",
+    "angry": "growls pouts pout hmph",
+    "surprised": "gasps gasp",
+}
+_ACTION_MOODS: dict[str, str] = {word: mood for mood, words in _ACTION_HINTS.items() for word in words.split()}
+
+
+def infer_mood(text: str, actions: Iterable[str] = ()) -> str:
+    """Guess a mood from words, punctuation and stage directions when the model gave no tag; default "neutral"."""
     lowered = text.lower()
     scores = dict.fromkeys(_LEXICON, 0.0)
+    for action in actions:
+        hinted = _ACTION_MOODS.get(action.split("_", 1)[0])
+        if hinted:
+            scores[hinted] += 1.5
     for raw in _WORD_RE.findall(lowered):
         word = raw.strip("'")
         squeezed = re.sub(r"(.)\1{2,}", r"\1", word)
@@ -135,7 +149,7 @@ class MoodFilter:
         self._space_owed = ""
         text = self._finish_piece(out)
         if not self.mood_decided:
-            self._decide(infer_mood(self.text))
+            self._decide(infer_mood(self.text, self._actions))
         return text
 
     def _find_closer(self, buffer: str, start: int) -> int | None:
@@ -206,7 +220,7 @@ class MoodFilter:
         if text:
             self._spoken.append(text)
             if not self.mood_decided and any(end in text for end in _SENTENCE_END):
-                self._decide(infer_mood(self.text))
+                self._decide(infer_mood(self.text, self._actions))
         return text
 
 
