@@ -104,7 +104,7 @@ class TwitchModule(IntegrationModule):
         """Run a command, or moderate and queue a chat line; returns what happened."""
         command = parse_command(message.text, self.settings.command_prefix)
         if command is not None:
-            runner = CommandRunner(self.engine, self.scene_switcher, self.module_states)
+            runner = CommandRunner(self.engine, self.scene_switcher or self._obs_switcher(), self.module_states)
             return await runner.run(message, *command)
         blocked = self._moderation_block(message)
         verdict = Verdict(False, blocked) if blocked else self.queue.offer(message)
@@ -113,6 +113,12 @@ class TwitchModule(IntegrationModule):
         else:
             log.debug("twitch: not queued from %s: %s", message.login, verdict.reason)
         return verdict
+
+    def _obs_switcher(self) -> SceneSwitcher | None:
+        """The OBS module's switch_scene when the engine has one registered."""
+        modules = getattr(self.engine, "modules", None) or {}
+        switch = getattr(modules.get("obs"), "switch_scene", None)
+        return switch if callable(switch) else None
 
     def _moderation_block(self, message: ChatMessage) -> str | None:
         """Ask the engine's moderator first (when it has one) so blocked lines never take a queue slot."""
