@@ -110,6 +110,8 @@ class Engine(EngineCommands):
         return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
             log.error("task %s died: %s", task.get_name(), exc, exc_info=exc)
@@ -361,6 +363,8 @@ class Engine(EngineCommands):
             except Exception as exc:
                 log.exception("memory write failed")
                 self.emit(StageError(turn_id=turn.turn_id, stage="memory", message=str(exc)))
+        if self.module_on("llm") and self.pending.empty():
+            self.spawn(self._warm_conversation(), "kitsu-llm-warm")
         chunks = self._recording.pop(turn.turn_id, None)
         if chunks and self.settings.audio.record_dir is not None:
             path = Path(self.settings.audio.record_dir) / f"turn-{turn.turn_id:04d}.wav"
@@ -369,6 +373,13 @@ class Engine(EngineCommands):
             await self.io_worker.call(_write_wav, path, np.concatenate(chunks), rate)
         self.records.append(record)
         self.emit(TurnCompleted(turn_id=turn.turn_id, record=record))
+
+    async def _warm_conversation(self) -> None:
+        """Pre-fill the LLM's KV cache with persona + history while idle, so the next reply starts fast."""
+        try:
+            await self.llm_worker.call(self.backends.llm.warm, await self.prompt.conversation())
+        except Exception:
+            log.warning("LLM warm-up after the turn failed", exc_info=True)
 
     def recorder_add(self, turn: Turn, audio: np.ndarray, rate: int) -> None:
         """Keep a reply's audio for --record."""

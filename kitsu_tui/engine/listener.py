@@ -81,9 +81,20 @@ class Listener:
 
     async def run(self, source: AudioInput) -> None:
         """Process frames until the source ends."""
+        size = int(getattr(self.vad, "frame_samples", 512))
+        pending = np.zeros(0, np.float32)
         async for frame in source.frames():
+            if frame.samples.size == size and not pending.size:
+                blocks = [frame]
+            else:  # re-cut any capture block size into the VAD's fixed frame size
+                pending = np.concatenate((pending, frame.samples))
+                count = pending.size // size
+                blocks = [Frame(pending[i * size:(i + 1) * size], frame.captured_at - (count - 1 - i) * size / PIPELINE_RATE)
+                          for i in range(count)]
+                pending = pending[count * size:]
             try:
-                await self.process(frame)
+                for block in blocks:
+                    await self.process(block)
             except Exception as exc:
                 log.exception("listener failed on a frame")
                 self._emit(StageError(stage="vad", message=f"VAD failed: {exc}"))

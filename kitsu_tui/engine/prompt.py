@@ -37,9 +37,15 @@ class PromptBuilder:
             self._prefix, self._cache_key = messages, key
         return list(self._prefix)
 
-    async def messages(self, turn: Turn) -> list[ChatMessage]:
-        """The full prompt for a turn."""
+    async def conversation(self) -> list[ChatMessage]:
+        """Prefix plus recent history: what every next prompt starts with (worth keeping in the KV cache)."""
         messages = await self.prefix()
+        messages.extend(ChatMessage(role, text) for role, text in self.engine.history)
+        return messages
+
+    async def messages(self, turn: Turn) -> list[ChatMessage]:
+        """The full prompt for a turn; recalled memory goes last so the cached conversation prefix stays valid."""
+        messages = await self.conversation()
         memory = self.engine.memory
         if memory is not None:
             try:
@@ -51,8 +57,6 @@ class PromptBuilder:
             notes = [n for n in dict.fromkeys(notes) if n not in seen][:4]
             if notes:
                 messages.append(ChatMessage("system", "Things you remember:\n- " + "\n- ".join(notes)))
-        for role, text in self.engine.history:
-            messages.append(ChatMessage(role, text))
         user = turn.text if turn.source != Source.CHAT or not turn.author else f"{turn.author} says: {turn.text}"
         messages.append(ChatMessage("user", user))
         return messages
