@@ -217,7 +217,7 @@ class VtsSettings(Section):
     plugin_developer: str = "kitsu"
     """Developer name shown in the VTS Allow dialog (3-32 characters)."""
     token_path: Path | None = None
-    """Where the plugin token is stored (mode 0600); None = paths.data_dir/vts_token."""
+    """Where the plugin token is stored (mode 0600); None = paths.data_dir/vts.token."""
     rate_hz: float = Field(30.0, ge=30.0, le=120.0)
     """Mouth frames per second while speaking."""
     keepalive_s: float = Field(0.5, gt=0.05, le=1.0)
@@ -228,8 +228,8 @@ class VtsSettings(Section):
     """Parameter driven by the mood's smile value."""
 
     def resolved_token_path(self, data_dir: Path) -> Path:
-        """token_path, else <paths.data_dir>/vts_token."""
-        return self.token_path or data_dir / "vts_token"
+        """token_path, else <paths.data_dir>/vts.token."""
+        return self.token_path or data_dir / "vts.token"
 
 
 class VmcSettings(Section):
@@ -366,6 +366,15 @@ class TuiSettings(Section):
     """An event-loop stall longer than this is logged as a warning."""
 
 
+class TelemetrySettings(Section):
+    """Process and GPU telemetry (psutil + nvidia-ml-py), sampled on a worker thread as engine events."""
+
+    enabled: bool = True
+    """Emit SystemStatsSampled events (process CPU/RSS and every NVIDIA GPU)."""
+    interval_s: float = Field(2.0, ge=0.1, le=3600.0)
+    """Seconds between samples."""
+
+
 class Settings(Section):
     """Everything kitsu reads from its config file."""
 
@@ -386,6 +395,7 @@ class Settings(Section):
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     keys: KeySettings = Field(default_factory=KeySettings)
     tui: TuiSettings = Field(default_factory=TuiSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
 
 def default_config_path() -> Path:

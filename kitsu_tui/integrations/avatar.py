@@ -115,6 +115,7 @@ class Blinker:
         self._next = -1.0
 
     def _schedule(self, now: float) -> None:
+        """Pick the next blink time (sometimes a quick second blink)."""
         if self._rng.random() < 0.15:
             self._next = now + self.CLOSE_S + self.OPEN_S + self._rng.uniform(0.08, 0.2)
         else:

@@ -89,6 +89,7 @@ class IntegrationModule(abc.ABC):
         return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
+        """Forget a finished task and turn a crash into an error state."""
         self._tasks.discard(task)
         if task.cancelled():
             return
@@ -146,6 +147,7 @@ class IntegrationModule(abc.ABC):
             await self._backoff.sleep()
 
     async def _safe_disconnect(self) -> None:
+        """Disconnect, logging instead of raising."""
         try:
             await self.disconnect()
         except Exception:

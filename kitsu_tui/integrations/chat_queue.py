@@ -77,6 +77,7 @@ class ChatQueue:
         return min(ranks) if ranks else len(order)
 
     def _refuse(self, reason: str) -> Verdict:
+        """Count a refusal by reason and return its verdict."""
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
         return Verdict(False, reason)
 

@@ -65,6 +65,7 @@ class CommandRunner:
         return CommandResult(True, detail)
 
     async def _dispatch(self, name: str, args: str) -> str:
+        """Run a permitted command and return its one-line result."""
         engine = self.engine
         if name in ("mute", "unmute"):
             engine.set_muted(name == "mute")
@@ -92,6 +93,7 @@ class CommandRunner:
         return f"persona -> {args}"
 
     async def _toggle(self, args: str) -> str:
+        """!toggle MODULE [on|off]: without on/off, flip the module's last known state."""
         parts = args.split()
         if not parts or len(parts) > 2 or (len(parts) == 2 and parts[1].casefold() not in ("on", "off")):
             raise ValueError("usage: !toggle MODULE [on|off]")
@@ -104,6 +106,7 @@ class CommandRunner:
         return f"{module} {'on' if on else 'off'}"
 
     def _notice(self, level: str, message: str) -> None:
+        """Show the command's outcome to the operator."""
         try:
             self.engine.bus.emit(Notice(level=level, message=message))
         except Exception:

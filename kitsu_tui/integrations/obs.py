@@ -100,6 +100,7 @@ class ObsModule(IntegrationModule):
             await conn.close()
 
     def _require(self) -> ObsConnection:
+        """The live connection, or an IntegrationError saying why there is none."""
         if self._conn is None:
             raise IntegrationError(f"OBS is not connected ({self.reason or self.state.value})")
         return self._conn
@@ -125,6 +126,7 @@ class ObsModule(IntegrationModule):
         return await (self._engage() if engaged else self._release())
 
     async def _step(self, label: str, method: str, *args: object) -> tuple[bool, str]:
+        """Run one panic step and describe whether it worked."""
         conn = self._require()
         try:
             await conn.call(method, *args)
@@ -133,6 +135,7 @@ class ObsModule(IntegrationModule):
         return True, f"obs: {label}: ok"
 
     async def _engage(self) -> list[str]:
+        """Remember scene, mutes and filter state, then switch to BRB, mute and enable the filter."""
         cfg, conn, report = self.settings, self._require(), []
         memory = self._panic or PanicMemory()
         if self._panic is None:
@@ -163,6 +166,7 @@ class ObsModule(IntegrationModule):
         return report
 
     async def _release(self) -> list[str]:
+        """Put back the scene (if still on BRB), the mutes and the filter as they were."""
         cfg, memory, report = self.settings, self._panic, []
         if memory is None:
             return ["obs: nothing to restore"]

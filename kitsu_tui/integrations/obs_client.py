@@ -39,6 +39,7 @@ class ObsConnection:
         return f"ObsConnection({self.host}:{self.port})"
 
     async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run a blocking call on the OBS thread."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
 
     async def connect(self, on_scene: Callable[[str], None]) -> None:
@@ -50,6 +51,7 @@ class ObsConnection:
             loop.call_soon_threadsafe(on_scene, str(getattr(data, "scene_name", "")))
 
         def open_clients() -> None:
+            """Create and identify both obsws clients (blocking)."""
             kwargs = {"host": self.host, "port": self.port, "password": self._password, "timeout": self._timeout_s}
             self._requests = obsws.ReqClient(**kwargs)
             self._events = obsws.EventClient(**kwargs)
@@ -79,6 +81,7 @@ class ObsConnection:
         self._requests = self._events = None
 
         def close_all() -> None:
+            """Shut both sockets down without a close handshake (blocking)."""
             for client in (events, requests):
                 ws = getattr(getattr(client, "base_client", None), "ws", None)
                 if ws is not None:

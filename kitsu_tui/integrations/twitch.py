@@ -72,6 +72,7 @@ class TwitchModule(IntegrationModule):
 
     @staticmethod
     def _env(name: str, configured: str) -> str:
+        """An environment variable's value, else the configured one."""
         return os.environ.get(name, "") or configured
 
     def on_start(self) -> None:
@@ -87,6 +88,7 @@ class TwitchModule(IntegrationModule):
             self._subscription = None
 
     async def _follow(self, subscription: Subscription) -> None:
+        """Track module and pipeline states from the engine's events."""
         async for event in subscription:
             if isinstance(event, ModuleStateChanged):
                 self.module_states[event.module] = event.state.value

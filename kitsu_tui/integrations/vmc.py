@@ -67,6 +67,7 @@ class VmcModule(IntegrationModule):
             self._subscription = None
 
     async def _follow(self, subscription: Subscription) -> None:
+        """Track mouth frames and mood targets from the engine's events."""
         loop = asyncio.get_running_loop()
         async for event in subscription:
             if isinstance(event, MouthUpdated):

@@ -65,6 +65,7 @@ class VtsConnection:
         self._on_async_ok = on_async_ok
 
     def _next_id(self, prefix: str) -> str:
+        """A unique requestID."""
         return f"kitsu-{prefix}-{next(self._ids)}"
 
     async def request(self, message_type: str, data: dict[str, Any], wait_s: float = 5.0) -> dict[str, Any]:
@@ -99,6 +100,7 @@ class VtsConnection:
                     future.set_exception(ConnectionError("VTube Studio closed the connection"))
 
     def _dispatch(self, raw: str | bytes) -> None:
+        """Route one incoming message to its waiting request or to the async callbacks."""
         try:
             message = json.loads(raw)
             request_id = str(message.get("requestID", ""))

@@ -59,6 +59,7 @@ class VtsModule(IntegrationModule):
             self._subscription = None
 
     async def _follow(self, subscription: Subscription) -> None:
+        """Track mouth frames and queue mood plans from the engine's events."""
         loop = asyncio.get_running_loop()
         async for event in subscription:
             if isinstance(event, MouthUpdated):
@@ -124,6 +125,7 @@ class VtsModule(IntegrationModule):
         raise IntegrationError("VTube Studio rejected a freshly issued token")
 
     async def _request_token(self, conn: VtsConnection) -> str:
+        """Ask VTS for a token (the streamer clicks Allow) and store it."""
         self.set_state(ModuleState.CONNECTING, "click Allow for kitsu in VTube Studio")
         try:
             answer = await conn.request("AuthenticationTokenRequest", {
@@ -172,10 +174,12 @@ class VtsModule(IntegrationModule):
             await asyncio.sleep(period)
 
     def _on_async_ok(self, request_type: str) -> None:
+        """A fire-and-forget injection worked: leave a parameter-conflict error state."""
         if request_type == "InjectParameterDataRequest" and self.state is ModuleState.ERROR:
             self.set_state(ModuleState.ON, f"authenticated at {self.settings.url}")
 
     def _on_async_error(self, exc: VtsApiError) -> None:
+        """Turn an error answer to a fire-and-forget request into a state."""
         loop = asyncio.get_running_loop()
         if exc.error_id == vp.INJECT_CONTROLLED_BY_OTHER_PLUGIN:
             self._inject_paused_until = loop.time() + CONTROL_RETRY_S
@@ -205,6 +209,7 @@ class VtsModule(IntegrationModule):
                 self._notice(f"vts: mood '{plan.mood}': VTube Studio did not answer")
 
     async def _apply_mood(self, conn: VtsConnection, plan: MoodPlan) -> None:
+        """Deactivate the previous expression, activate the mood's one, trigger its hotkey."""
         if plan.expression != self.active_expression and self.active_expression:
             old, self.active_expression = self.active_expression, None
             await conn.request("ExpressionActivationRequest",
@@ -217,6 +222,7 @@ class VtsModule(IntegrationModule):
             await conn.request("HotkeyTriggerRequest", {"hotkeyID": plan.hotkey})
 
     def _notice(self, message: str) -> None:
+        """Log a warning and show it to the operator."""
         log.warning(message)
         bus: Any = self.engine.bus
         bus.emit(Notice(level="warning", message=message))

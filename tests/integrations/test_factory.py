@@ -42,7 +42,7 @@ async def test_attach_toggle_and_states(tmp_path: Path, monkeypatch: pytest.Monk
         modules = await attach_integrations(engine, settings)
         assert time.perf_counter() - t < 0.05
         assert [m.name for m in modules] == ["obs", "vts", "vmc", "twitch"]
-        assert modules[1].tokens.path == tmp_path / "vts_token"
+        assert modules[1].tokens.path == tmp_path / "vts.token"
         states = engine.module_states
         await wait_until(lambda: states["obs"][0] is ModuleState.ERROR and states["vmc"][0] is ModuleState.ON
                          and states["twitch"][0] is ModuleState.ERROR, within=5)
