@@ -178,10 +178,10 @@ class Moderator:
         cleaned = clean_text(text[: self.max_input_chars * 4 + 64])
         if len(text) > self.max_input_chars * 4 + 64 or len(cleaned) > self.max_input_chars:
             return Decision("block", "length", cleaned[:200], f"{len(text)} characters (limit {self.max_input_chars})")
-        if not any(c.isalnum() for c in cleaned):
-            return Decision("block", "empty", cleaned, "nothing to answer")
         normalized = normalize(cleaned)
         hit = self._match_rules(normalized, "input", family_friendly, trusted=str(source) in TRUSTED_SOURCES)
+        if hit is None and not any(c.isalnum() for c in normalized.forms[0]):
+            return Decision("block", "empty", cleaned, "nothing to answer")
         if hit is None and str(source) == "chat":
             repeated = _repetitive(normalized, cleaned)
             key = author.casefold() or "(anonymous)"
