@@ -312,10 +312,8 @@ class MemorySettings(Section):
 class ModerationSettings(Section):
     """Moderation of chat/voice input and of reply sentences (rules in data/moderation/)."""
 
-    input_enabled: bool = True
-    """Check chat and voice text before the LLM."""
-    output_enabled: bool = True
-    """Check every reply sentence before TTS."""
+    enabled: bool = True
+    """Check chat/voice text before the LLM and every reply sentence before TTS (off = nothing is filtered)."""
     rules_dir: Path | None = None
     """Rule files; None = <paths.data_dir>/moderation."""
     max_input_chars: int = Field(500, ge=20, le=20000)
