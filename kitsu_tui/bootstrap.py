@@ -86,11 +86,15 @@ def build_engine(
 
     warnings: list[str] = []
     persona = persona or load_persona(settings.paths.personas_dir, settings.persona)
+    tts_factory = None
     if backends is None:
-        from kitsu_tui.backends.factory import build_backends
+        from kitsu_tui.backends.factory import build_backends, build_tts
 
         built = build_backends(settings, persona)
         backends = Backends(vad=built.vad, asr=built.asr, llm=built.llm, tts=built.tts)
+
+        def tts_factory(p: Persona) -> Any:
+            return build_tts(settings.tts, p)
     if output is None:
         rate = int(getattr(backends.tts, "sample_rate", 22050) or 22050)
         output, reason = open_speakers(settings, rate)
@@ -103,4 +107,5 @@ def build_engine(
         memory=build_memory(settings) if memory else None,
         analyzer=analyzer.analyze,
     )
+    engine.tts_factory = tts_factory
     return EngineParts(engine, warnings)

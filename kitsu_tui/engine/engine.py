@@ -73,6 +73,8 @@ class Engine(EngineCommands):
         self.llm_worker = ModelWorker("llm")
         self.tts_worker = ModelWorker("tts", threads=settings.tts.workers)
         self.io_worker = ModelWorker("io")
+        self.tts_factory: Callable[[Persona], TtsBackend] | None = None
+        """Builds the TTS for a persona's voice (set by bootstrap) so persona switches change voice."""
         self.player = Player(output, self.emit, analyzer)
         self.prompt = PromptBuilder(self)
         self.generation = 0
@@ -428,6 +430,10 @@ class Engine(EngineCommands):
         """Load and switch persona; a broken file raises ConfigError and keeps the current one."""
         persona = await self.io_worker.call(load_persona, self.settings.paths.personas_dir, name)
         persona.build_system_prompt(self.settings.paths.prompts_dir)  # validate prompt parts now
+        if persona.voice != self.persona.voice and self.tts_factory is not None:
+            tts = self.tts_factory(persona)
+            await self.tts_worker.call(tts.load)  # a voice that fails to load keeps the old persona
+            self.backends.tts = tts
         self.persona = persona
         self.history.clear()
         from kitsu_tui.engine.events import PersonaChanged
