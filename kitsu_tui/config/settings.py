@@ -218,8 +218,8 @@ class VtsSettings(Section):
     """Developer name shown in the VTS Allow dialog (3-32 characters)."""
     token_path: Path | None = None
     """Where the plugin token is stored (mode 0600); None = paths.data_dir/vts.token."""
-    rate_hz: float = Field(30.0, ge=30.0, le=120.0)
-    """Mouth frames per second while speaking."""
+    rate_hz: float = Field(40.0, ge=30.0, le=120.0)
+    """Mouth frames per second while speaking (the engine's lipsync runs at about 40 Hz)."""
     keepalive_s: float = Field(0.5, gt=0.05, le=1.0)
     """Interval of re-sent values while silent (VTS drops control after 1 s)."""
     mouth_parameter: str = "MouthOpen"

@@ -54,6 +54,7 @@ class IntegrationModule(abc.ABC):
         self.state: ModuleState = ModuleState.OFF
         self.reason = ""
         self._reached_on = False
+        self._connect_task: asyncio.Task[Any] | None = None
 
     @property
     def engine(self) -> Any:
@@ -99,14 +100,16 @@ class IntegrationModule(abc.ABC):
             self.set_state(ModuleState.ERROR, f"internal error: {type(exc).__name__}: {exc}")
 
     async def start(self, engine: EngineApi) -> None:
-        """Begin connecting in the background and return immediately."""
-        if self.running:
+        """Begin connecting in the background and return immediately (a module that gave up starts afresh)."""
+        if self._connect_task is not None and not self._connect_task.done():
             return
+        if self.running:
+            await self.stop()
         self._engine = engine
         self._backoff.reset()
         self._reached_on = False
         self.on_start()
-        self.spawn(self._supervise(), "connect")
+        self._connect_task = self.spawn(self._supervise(), "connect")
 
     async def stop(self) -> None:
         """Cancel every task, close the connection and report `off`."""

@@ -160,6 +160,7 @@ class VtsModule(IntegrationModule):
         loop = asyncio.get_running_loop()
         period = 1.0 / self.settings.rate_hz
         last_sent = -1e9
+        next_at = loop.time()
         while True:
             now = loop.time()
             speaking = self.mouth.speaking(now)
@@ -171,7 +172,8 @@ class VtsModule(IntegrationModule):
                         {"id": self.settings.smile_parameter, "value": round(self.smile, 4)}]})
                 self.frames_sent += 1
                 last_sent = now
-            await asyncio.sleep(period)
+            next_at = max(next_at + period, loop.time() - period)  # steady rate; no burst after a stall
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
 
     def _on_async_ok(self, request_type: str) -> None:
         """A fire-and-forget injection worked: leave a parameter-conflict error state."""

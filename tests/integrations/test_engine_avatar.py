@@ -62,7 +62,7 @@ async def test_real_engine_reply_drives_vts_and_vmc(tmp_path: Path) -> None:
     assert end - start > 1.0
 
     vts_mouth = np.array([f["MouthOpen"] for t, f in fake.injections if start <= t <= end])
-    assert len(vts_mouth) >= 30 * (end - start) * 0.9, "VTS mouth frames below 30 Hz during playback"
+    assert len(vts_mouth) / (end - start) >= 30, "VTS mouth frames below 30 Hz during playback"
     assert vts_mouth.max() > 0.5 and vts_mouth.max() - vts_mouth.min() > 0.3
     assert all(f["MouthOpen"] == 0.0 for t, f in fake.injections if t < start - 0.3)
     swings = np.sum(np.abs(np.diff(np.sign(np.diff(vts_mouth))))) / 2
@@ -72,7 +72,7 @@ async def test_real_engine_reply_drives_vts_and_vmc(tmp_path: Path) -> None:
     assert all(f["MouthOpen"] == 0.0 for t, f in fake.injections if t > end + 0.4)
 
     frames = [(t, f) for t, f in receiver.snapshot() if start <= t <= end]
-    assert len(frames) >= 30 * (end - start) * 0.9, "VMC frames below 30 Hz during playback"
+    assert len(frames) / (end - start) >= 30, "VMC frames below 30 Hz during playback"
     open_a = np.array([max(f[v] for v in "AIUEO") for _, f in frames])
     assert open_a.max() > 0.3 and open_a.max() - open_a.min() > 0.2
     assert np.sum(np.abs(np.diff(np.sign(np.diff(open_a))))) / 2 >= 4

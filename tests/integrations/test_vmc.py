@@ -80,7 +80,7 @@ async def test_frames_follow_mouth_and_mood(receiver: VmcReceiver) -> None:
     finally:
         await module.stop()
     speaking = [f for t, f in frames if t0 + 0.05 < t < t1]
-    assert len(speaking) >= 30 * (t1 - t0 - 0.05) * 0.9, f"only {len(speaking)} frames in {t1 - t0:.2f}s"
+    assert len(speaking) / (t1 - t0 - 0.05) >= 30, f"only {len(speaking)} frames in {t1 - t0:.2f}s"
     assert all(set(f) >= {"A", "I", "U", "E", "O", "Blink", "Joy", "Angry", "Sorrow", "Fun"} for f in speaking)
     mouth = [f["A"] for f in speaking]
     assert max(mouth) >= 0.8 and min(mouth) <= 0.1
