@@ -56,7 +56,7 @@ def run(
     if headless or input_ or chat:
         from kitsu_tui.headless import run_headless
 
-        _setup_logging(settings, to_stderr=True)
+        _setup_logging(settings, to_stderr=False)  # stderr carries only kitsu's own one-line messages
         try:
             code = asyncio.run(run_headless(settings, list(input_ or []), list(chat or []), realtime=not fast))  # type: ignore[arg-type]
         except ConfigError as exc:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from kitsu_tui.audio.base import AudioInput, AudioOutput
-from kitsu_tui.backends.base import AsrBackend, LlmBackend, TtsBackend, VadBackend
+from kitsu_tui.backends.base import AsrBackend, BackendError, LlmBackend, TtsBackend, VadBackend
 from kitsu_tui.backends.worker import ModelWorker
 from kitsu_tui.config.persona import Persona, load_persona
 from kitsu_tui.config.settings import Settings
@@ -146,7 +146,10 @@ class Engine(EngineCommands):
                     await self.llm_worker.call(backend.warm, await self.prompt.prefix())
                 self.set_module_state(name, ModuleState.ON, f"loaded in {time.monotonic() - started:.1f}s")
             except Exception as exc:
-                log.exception("%s failed to load", name)
+                if isinstance(exc, BackendError):
+                    log.error("%s failed to load: %s", name, exc)
+                else:
+                    log.exception("%s failed to load", name)
                 self.set_module_state(name, ModuleState.ERROR, str(exc))
                 self.notice("error", f"{name}: {exc}")
         self._loaded.set()
