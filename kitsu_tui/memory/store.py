@@ -213,7 +213,7 @@ class MemoryStore:
             text, method = None, "extractive"
             if summarize is not None:
                 try:
-                    text = clean_summary(await summarize(transcript(turns)))
+                    text = clean_summary(await summarize(transcript(turns)), turns)
                     method = "llm"
                 except Exception as exc:  # the LLM may fail in any way; the fallback must still run
                     log.warning("LLM summary failed (%s); using the extractive summary", exc)

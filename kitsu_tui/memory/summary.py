@@ -9,6 +9,7 @@ from dataclasses import dataclass
 _WORD_RE = re.compile(r"[^\W\d_][\w']+", re.UNICODE)
 _TAG_RE = re.compile(r"\[[^\]\n]{0,40}\]|\*[^*\n]{0,40}\*")
 _PREFIX_RE = re.compile(r"^\s*(?:summary|here is (?:a|the) summary)\s*[:\-]\s*", re.IGNORECASE)
+_SPEAKER_RE = re.compile(r"^[\w .'-]{1,30}:\s")
 _MAX_SUMMARY_CHARS = 600
 
 #: Common English words that say nothing about the topic of a conversation.
@@ -81,14 +82,20 @@ def extractive_summary(turns: list[StoredTurn]) -> str:
     return " ".join(parts)
 
 
-def clean_summary(text: str | None) -> str | None:
-    """The LLM's summary tidied up, or None when it is junk (empty, too short, repetitive, not words)."""
+def clean_summary(text: str | None, turns: list[StoredTurn] | None = None) -> str | None:
+    """The LLM's summary tidied up, or None when it is junk.
+
+    Junk: empty, too short, repetitive, not words, a chat line ("Name: ...") instead of a summary,
+    or (given the summarized `turns`) sharing none of their topic words.
+    """
     if not text:
         return None
     text = _PREFIX_RE.sub("", _TAG_RE.sub("", text)).strip().strip('"').strip()
     text = " ".join(text.split())
     words = _WORD_RE.findall(text.lower())
-    if len(text) < 12 or len(words) < 3:
+    if len(text) < 12 or len(words) < 3 or _SPEAKER_RE.match(text):
+        return None
+    if turns and not set(keywords([t.text for t in turns], limit=12)) & {w.strip("'") for w in words}:
         return None
     if len(set(words)) / len(words) < 0.4:  # looping output: "the the the..."
         return None

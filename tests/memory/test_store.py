@@ -189,3 +189,16 @@ def test_kill_minus_nine_loses_nothing_acknowledged(tmp_path: Path) -> None:
         missing = set(acked) - stored
         assert not missing, f"acknowledged turns lost after kill -9: {sorted(missing)[:5]}"
         assert fts_rows == len(stored), "turn and its search row are committed together"
+
+
+def test_llm_summary_junk_check() -> None:
+    """Chat lines, off-topic text and loops from a small LLM are rejected; a real summary is kept."""
+    from kitsu_tui.memory.summary import StoredTurn, clean_summary
+
+    turns = [StoredTurn(1, 0.0, "user", "I dropped my ice cream", "fay"), StoredTurn(2, 0.0, "assistant", "Poor ice cream!")]
+    assert clean_summary("Kitsu: I'm so glad you're enjoying your ice cream!", turns) is None
+    assert clean_summary("The weather is nice today in Paris.", turns) is None
+    assert clean_summary("ice ice ice ice ice ice", turns) is None
+    assert clean_summary("", turns) is None
+    kept = clean_summary("Summary: [sad] Fay dropped her ice cream and Kitsu comforted her.", turns)
+    assert kept == "Fay dropped her ice cream and Kitsu comforted her."
