@@ -43,7 +43,7 @@ class KitsuTwitchClient(twitchio.Client):
         """channel.chat.message notification (twitchio's parsing path) -> kitsu."""
         self._kitsu_module.receive(from_twitchio(payload))
 
-    async def event_websocket_closed(self, payload: Any) -> None:
+    async def event_websocket_closed(self, payload: Any = None) -> None:
         """twitchio gave up reconnecting its EventSub socket: let the module reconnect from scratch."""
         self._kitsu_module.connection_lost.set()
 

@@ -190,3 +190,38 @@ async def test_no_network_start_is_instant_and_secrets_stay_out(engine: EngineDo
         await module.stop()
     for value in (secret, token, "refresh-token-def"):
         assert value not in module.reason and value not in caplog.text and value not in repr(module.settings)
+
+
+async def test_reconnects_when_twitchio_gives_up_its_socket(engine: EngineDouble,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Helix/EventSub network calls answered locally: ON, then a dropped socket leads to a fresh login."""
+    logins: list[KitsuTwitchClient] = []
+    subscribed: list[dict[str, str]] = []
+
+    async def login(self: KitsuTwitchClient, **_: Any) -> None:
+        logins.append(self)
+
+    async def add_token(self: KitsuTwitchClient, token: str, refresh: str) -> None:
+        assert (token, refresh) == ("tok", "ref")
+
+    async def subscribe_websocket(self: KitsuTwitchClient, payload: Any, **_: Any) -> None:
+        subscribed.append(dict(payload.condition))
+
+    monkeypatch.setattr(KitsuTwitchClient, "login", login)
+    monkeypatch.setattr(KitsuTwitchClient, "add_token", add_token)
+    monkeypatch.setattr(KitsuTwitchClient, "subscribe_websocket", subscribe_websocket)
+    module = TwitchModule(settings(channel="kitsu", broadcaster_id="1001", bot_id="2002", client_id="cid",
+                                   client_secret=SecretStr("s"), access_token=SecretStr("tok"),
+                                   refresh_token=SecretStr("ref")))
+    module._backoff.base = 0.05
+    await module.start(engine)
+    try:
+        await wait_until(lambda: module.state is ModuleState.ON)
+        assert module.reason == "#kitsu"
+        assert subscribed == [{"broadcaster_user_id": "1001", "user_id": "2002"}]
+        logins[0].dispatch("websocket_closed", None)
+        await wait_until(lambda: len(logins) == 2 and module.state is ModuleState.ON)
+        assert ("twitch", ModuleState.ERROR, "Twitch chat connection to #kitsu closed - retrying") in engine.states
+        assert len(subscribed) == 2
+    finally:
+        await module.stop()
