@@ -80,6 +80,60 @@ def devices(as_json: Annotated[bool, typer.Option("--json", help="Machine-readab
     raise typer.Exit(devices_command(as_json))
 
 
+@app.command()
+def soak(
+    max_turns: Annotated[int | None, typer.Option("--max-turns", min=1, help="Stop after N turns.")] = None,
+    duration_minutes: Annotated[float | None, typer.Option("--duration-minutes", min=0.01, help="Stop after M minutes.")] = None,
+    chat_file: Annotated[Path | None, typer.Option("--chat", help='Chat JSONL: {"user", "text", "delay"} per line.')] = None,
+    utterances: Annotated[Path | None, typer.Option("--utterances", help="Folder of WAV files fed as the mic in real time.")] = None,
+    replay: Annotated[Path | None, typer.Option("--replay", help="Replay a recorded session folder.")] = None,
+    record_session: Annotated[Path | None, typer.Option("--record-session", help="Record what is fed into DIR for --replay.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the summary JSON here.")] = Path("summary.json"),
+    max_error_rate: Annotated[float, typer.Option("--max-error-rate", min=0.0, max=1.0, help="Fail above this error rate.")] = 0.05,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic chat generator.")] = 7,
+    turn_timeout: Annotated[float, typer.Option("--turn-timeout", min=1.0, help="Seconds before a stuck turn counts as an error.")] = 120.0,
+    play: Annotated[bool, typer.Option("--play", help="Play replies on the speakers (default: real-time null sink).")] = False,
+    config: Annotated[Path | None, typer.Option("--config", help="Config TOML (default: $KITSU_CONFIG_FILE or ./kitsu.toml).")] = None,
+    persona: Annotated[str | None, typer.Option("--persona", help="Persona name (personas/NAME.toml).")] = None,
+) -> None:
+    """Run the real pipeline headless for a while and write per-turn records and aggregates."""
+    from kitsu_tui.soak.runner import SoakOptions, run_soak
+
+    settings = _load_settings(config, persona, no_audio=not play)
+    _setup_logging(settings, to_stderr=True)
+    options = SoakOptions(max_turns=max_turns, duration_minutes=duration_minutes, chat_file=chat_file,
+                          utterances=utterances, replay=replay, record_session=record_session, output=output,
+                          max_error_rate=max_error_rate, seed=seed, turn_timeout_s=turn_timeout)
+    try:
+        code = asyncio.run(run_soak(settings, options))  # type: ignore[arg-type]
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"kitsu: {problem}", err=True)
+        code = 2
+    raise typer.Exit(code)
+
+
+@app.command()
+def bench(
+    voice_turns: Annotated[int, typer.Option("--voice", min=0, help="Spoken test utterances.")] = 10,
+    chat_turns: Annotated[int, typer.Option("--chat", min=0, help="Chat turns.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    config: Annotated[Path | None, typer.Option("--config", help="Config TOML (default: embedded defaults).")] = None,
+) -> None:
+    """Measure voice->first audio, chat->first audio, per-stage latency, load time and peak RSS."""
+    from kitsu_tui.soak.bench import run_bench
+
+    settings = _load_settings(config, None, no_audio=True)
+    _setup_logging(settings, to_stderr=True)
+    try:
+        code = asyncio.run(run_bench(settings, voice_turns, chat_turns, as_json))  # type: ignore[arg-type]
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"kitsu: {problem}", err=True)
+        code = 2
+    raise typer.Exit(code)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

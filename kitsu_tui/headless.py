@@ -55,6 +55,20 @@ class VoiceSettler:
                 return
 
 
+async def start_engine(engine: Engine, err: TextIO) -> list[str]:
+    """Open memory, start the engine (models loaded), and report each core model that failed to load."""
+    failures: list[str] = []
+    if engine.memory is not None:
+        await engine.memory.open()
+    await engine.start()
+    for name in ("vad", "asr", "llm", "tts"):
+        state, reason = engine.module_states.get(name, (ModuleState.OFF, ""))
+        if state == ModuleState.ERROR:
+            failures.append(f"{name}: {reason}")
+            err.write(f"kitsu: {name} unavailable: {reason}\n")
+    return failures
+
+
 def _print_record(out: TextIO, record: dict[str, Any]) -> None:
     out.write(json.dumps(record, ensure_ascii=False) + "\n")
     out.flush()
@@ -86,14 +100,7 @@ async def run_headless(settings: Settings, inputs: list[Path], chats: list[str],
         settler = VoiceSettler(engine)
         feeder.wait_before_next = settler.wait
     try:
-        if engine.memory is not None:
-            await engine.memory.open()
-        await engine.start()
-        for name in ("vad", "asr", "llm", "tts"):
-            state, reason = engine.module_states.get(name, (ModuleState.OFF, ""))
-            if state == ModuleState.ERROR:
-                failures.append(f"{name}: {reason}")
-                err.write(f"kitsu: {name} unavailable: {reason}\n")
+        failures = await start_engine(engine, err)
         if feeder is not None:
             await engine.wait_inputs_done()
             if settler is not None:

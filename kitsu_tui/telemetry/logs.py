@@ -120,3 +120,38 @@ class _RedactingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+
+
+def read_log_lines(log_dir: Path, limit: int = 200, min_level: str = "DEBUG") -> list[dict[str, Any]]:
+    """The newest `limit` entries (oldest first) of the daily JSON logs at or above `min_level`.
+
+    Lines that are not JSON objects (a crash mid-write, a hand edit) come back as ERROR entries
+    naming the file and line, so the console's log view never breaks on them.
+    """
+    floor = _LEVELS.get(min_level.upper(), 10)
+    files = sorted(Path(log_dir).glob("kitsu-????-??-??.jsonl"), reverse=True)
+    newest_first: list[dict[str, Any]] = []
+    for path in files:
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError as exc:
+            newest_first.append({"level": "ERROR", "logger": "kitsu.logs", "message": f"cannot read {path}: {exc}"})
+            continue
+        for number in range(len(lines), 0, -1):
+            line = lines[number - 1].strip()
+            if not line:
+                continue
+            try:
+                entry = json.loads(line)
+                if not isinstance(entry, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                entry = {"level": "ERROR", "logger": "kitsu.logs", "message": f"{path.name}:{number}: unreadable log line"}
+            if _LEVELS.get(str(entry.get("level", "INFO")).upper(), 20) >= floor:
+                newest_first.append(entry)
+            if len(newest_first) >= limit:
+                return newest_first[::-1]
+    return newest_first[::-1]

@@ -1,0 +1,1 @@
+"""kitsu soak and kitsu bench: long headless runs and the latency benchmark."""

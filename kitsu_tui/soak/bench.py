@@ -1,0 +1,156 @@
+"""`kitsu bench`: voice->first audio and chat->first audio on the embedded models, per stage, with load time and RSS."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from kitsu_tui.audio.resample import resample
+from kitsu_tui.bootstrap import build_engine
+from kitsu_tui.config.settings import Settings
+from kitsu_tui.headless import start_engine
+from kitsu_tui.soak.driver import TurnDriver
+from kitsu_tui.soak.mic import ScriptedMic
+from kitsu_tui.soak.plan import ChatItem, VoiceItem
+from kitsu_tui.soak.stats import aggregate
+from kitsu_tui.soak.summary import SoakTally
+from kitsu_tui.telemetry.system import SystemMonitor, current_rss_mb, peak_rss_mb
+
+BENCH_STAGES = ("first_audio", "endpointing", "asr_final", "llm_first_token", "first_clause", "tts_first_audio", "total")
+
+VOICE_LINES = (
+    "Hey Kitsu, what game are we playing today?", "What is your favorite snack?", "How was your day?",
+    "Tell me a joke about foxes.", "Do you like rainy weather?", "What should I name my new cat?",
+    "Which is better, pizza or ramen?", "Are you going to stream again tomorrow?", "What music do you listen to?",
+    "Kitsu, what do you think about space travel?", "Do you have any advice for a new streamer?",
+    "Can you say hello to my little sister?",
+)
+CHAT_LINES = (
+    "hi kitsu!", "what's your favorite color?", "do foxes like snow?", "tell us about your weekend",
+    "what's the best retro game ever?", "any plans for the holidays?", "how do you stay so cheerful?",
+    "rate my cat's name: Pancake", "what would you cook for dinner tonight?", "who is your favorite streamer?",
+    "do you believe in ghosts?", "sing us a tiny song",
+)
+
+TARGETS = (
+    ("voice", "first_audio", "p50", 800.0),
+    ("voice", "first_audio", "p95", 1200.0),
+    ("chat", "first_audio", "p50", 350.0),
+)
+"""(source, stage, statistic, limit in ms) from the issue; peak RSS <= 1024 MB is checked separately."""
+RSS_TARGET_MB = 1024.0
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, core count and OS of this machine (for the report)."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "os": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version()}
+
+
+def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with the measured value and whether it is met (None when not measured)."""
+    out = []
+    for source, stage, stat, limit in TARGETS:
+        value = results.get(source, {}).get(stage, {}).get(stat)
+        out.append({"target": f"{source} {stage.replace('_', ' ')} {stat} <= {limit:.0f} ms", "value": value,
+                    "met": None if value is None else value <= limit})
+    peak = results.get("rss_mb", {}).get("peak")
+    out.append({"target": f"peak RSS <= {RSS_TARGET_MB:.0f} MB", "value": peak,
+                "met": None if peak is None else peak <= RSS_TARGET_MB})
+    return out
+
+
+def bench_results(records: list[dict[str, Any]], load_s: float, rss: dict[str, float]) -> dict[str, Any]:
+    """Per-source stage statistics, load time, RSS, targets and the machine."""
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "load_s": round(load_s, 2),
+        "rss_mb": rss,
+        "voice": aggregate([r for r in records if r.get("source") == "voice"], BENCH_STAGES),
+        "chat": aggregate([r for r in records if r.get("source") == "chat"], BENCH_STAGES),
+    }
+    results["targets"] = check_targets(results)
+    return results
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """A plain-text table: one row per source and stage, then load time, RSS and the targets."""
+    rows = [f"{'turns':<6} {'stage':<16} {'n':>3} {'p50':>7} {'p95':>7} {'mean':>7} {'max':>7}  (ms)"]
+    for source in ("voice", "chat"):
+        for stage in BENCH_STAGES:
+            stats = results[source].get(stage, {})
+            if not stats.get("count"):
+                continue
+            rows.append(f"{source:<6} {stage:<16} {stats['count']:>3} {stats['p50']:>7.0f} {stats['p95']:>7.0f} "
+                        f"{stats['mean']:>7.0f} {stats['max']:>7.0f}")
+    m = results["machine"]
+    rows.append(f"load time {results['load_s']:.1f} s; RSS after load {results['rss_mb']['after_load']:.0f} MB, "
+                f"peak {results['rss_mb']['peak']:.0f} MB")
+    rows.append(f"machine: {m['cpu']}, {m['cores']} cores, {m['os']}, Python {m['python']}")
+    for target in results["targets"]:
+        verdict = "n/a" if target["met"] is None else "met" if target["met"] else "MISSED"
+        value = "-" if target["value"] is None else f"{target['value']:.0f}"
+        rows.append(f"target {target['target']}: {value} -> {verdict}")
+    return "\n".join(rows)
+
+
+async def run_bench(settings: Settings, voice_turns: int = 10, chat_turns: int = 10, as_json: bool = False,
+                    out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Load everything, feed the utterances and chat turns one at a time, print the figures."""
+    settings = settings.model_copy(deep=True)
+    settings.audio.play_audio = False
+    with tempfile.TemporaryDirectory(prefix="kitsu-bench-") as scratch:
+        settings.memory.path = Path(scratch) / "memory.sqlite3"
+        started = time.monotonic()
+        mic = ScriptedMic(settings.audio.frame_ms) if voice_turns else None
+        engine = build_engine(settings, inputs=[mic] if mic else []).engine
+        tally = SoakTally(rss_start_mb=current_rss_mb())
+        driver = TurnDriver(engine, tally, mic)
+        monitor = SystemMonitor(0.5)
+        engine.register_module(monitor)
+        try:
+            if await start_engine(engine, err):
+                return 2
+            await engine.toggle_module("telemetry", True)
+            load_s = time.monotonic() - started
+            after_load = current_rss_mb()
+            tts = engine.backends.tts
+            clips = []
+            for index in range(voice_turns):
+                audio = await engine.tts_worker.call(tts.synthesize, VOICE_LINES[index % len(VOICE_LINES)], 1.0)
+                clips.append(resample(audio, tts.sample_rate, 16000))
+            for index, clip in enumerate(clips):
+                produced = await driver.feed(VoiceItem(label=f"utterance-{index + 1}", audio=clip))
+                _report(err, "voice", index + 1, voice_turns, produced)
+            for index in range(chat_turns):
+                item = ChatItem(user=f"viewer{index + 1}", text=CHAT_LINES[index % len(CHAT_LINES)])
+                _report(err, "chat", index + 1, chat_turns, await driver.feed(item))
+        finally:
+            await engine.stop()
+    peak = max(peak_rss_mb(), monitor.peak_rss_mb, tally.rss_peak_mb)
+    results = bench_results(tally.records, load_s, {"after_load": after_load, "peak": peak})
+    results["errors"] = tally.error_counts()
+    out.write(json.dumps(results, indent=2) + "\n" if as_json else format_table(results) + "\n")
+    return 0 if tally.records else 1
+
+
+def _report(err: TextIO, source: str, index: int, total: int, produced: list[dict[str, Any]]) -> None:
+    """One progress line per turn on stderr."""
+    latency: dict[str, Any] = next((r.get("latency_ms", {}) for r in produced if r.get("source") == source), {})
+    first = latency.get("first_audio")
+    err.write(f"bench: {source} {index}/{total} first audio {first if first is not None else '-'} ms\n")
+    err.flush()

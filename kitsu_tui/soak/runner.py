@@ -1,0 +1,246 @@
+"""`kitsu soak`: the real pipeline, headless, for a duration or a number of turns, ending in summary.json."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from kitsu_tui.audio.base import AudioOutput
+from kitsu_tui.bootstrap import build_engine
+from kitsu_tui.config.settings import Settings
+from kitsu_tui.engine.engine import Backends, Engine
+from kitsu_tui.headless import start_engine
+from kitsu_tui.soak.chatgen import SyntheticChat
+from kitsu_tui.soak.driver import TurnDriver
+from kitsu_tui.soak.mic import ScriptedMic
+from kitsu_tui.soak.plan import (
+    Item,
+    PlanError,
+    VoiceItem,
+    cycled,
+    interleave,
+    read_chat_file,
+    read_utterances,
+)
+from kitsu_tui.soak.progress import ProgressBar
+from kitsu_tui.soak.session import SessionWriter, read_session
+from kitsu_tui.soak.summary import SoakTally, build_summary, write_summary
+from kitsu_tui.telemetry.system import SystemMonitor, current_rss_mb, peak_rss_mb
+
+
+@dataclass
+class SoakOptions:
+    """Everything `kitsu soak` was asked to do."""
+
+    max_turns: int | None = None
+    duration_minutes: float | None = None
+    chat_file: Path | None = None
+    utterances: Path | None = None
+    replay: Path | None = None
+    record_session: Path | None = None
+    output: Path | None = None
+    max_error_rate: float = 0.05
+    seed: int = 7
+    turn_timeout_s: float = 120.0
+    progress: bool = True
+    keep_memory: bool = False
+
+
+@dataclass
+class Plan:
+    """The items to feed, whether they are finite and have voice, and the broken input lines skipped."""
+
+    items: Iterator[Item]
+    source: str
+    has_voice: bool
+    problems: list[str]
+
+
+def build_plan(options: SoakOptions) -> Plan:
+    """Pick the turn source: a replayed session, a chat file and/or utterances, else synthetic chat."""
+    limited = bool(options.max_turns or options.duration_minutes)
+    if options.replay is not None:
+        items, problems = read_session(options.replay)
+        has_voice = any(isinstance(i, VoiceItem) for i in items)
+        return Plan(cycled(items, limited), f"replay:{options.replay}", has_voice, problems)
+    chat: list[Item] = []
+    voice: list[Item] = []
+    problems = []
+    if options.chat_file is not None:
+        parsed, problems = read_chat_file(options.chat_file)
+        chat = list(parsed)
+    if options.utterances is not None:
+        voice = list(read_utterances(options.utterances))
+    if chat or voice:
+        source = "+".join(n for n, s in (("chat-file", chat), ("utterances", voice)) if s)
+        return Plan(cycled(interleave(voice, chat), limited), source, bool(voice), problems)
+    if not limited:
+        raise PlanError("synthetic chat never ends: give --max-turns N or --duration-minutes M")
+    return Plan(iter(SyntheticChat(options.seed)), f"synthetic(seed={options.seed})", False, [])
+
+
+class SoakRun:
+    """One soak: engine up, items fed until a limit or Ctrl-C, then the summary written."""
+
+    def __init__(self, settings: Settings, options: SoakOptions, plan: Plan, err: TextIO,
+                 backends: Backends | None = None, output: AudioOutput | None = None) -> None:
+        self.settings, self.options, self.plan, self.err = settings, options, plan, err
+        self.backends, self.output = backends, output
+        self.tally = SoakTally(input_problems=list(plan.problems))
+        self.stopped_by = "plan finished"
+        self.interrupted = False
+        self.started = time.monotonic()
+        self._body: asyncio.Task[Any] | None = None
+        self._failures: list[str] = []
+        self._writer: SessionWriter | None = None
+        self.load_s: float | None = None
+        self.started_feeding: float | None = None
+
+    def _on_sigint(self) -> None:
+        """First Ctrl-C: stop feeding and write the summary; a second one kills (default handler)."""
+        self.interrupted = True
+        self.stopped_by = "interrupted (SIGINT)"
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+        if self._body is not None:
+            self._body.cancel()
+
+    async def run(self) -> int:
+        """Run to the end (or Ctrl-C) and return the exit code; the summary is written in every case."""
+        self.tally.rss_start_mb = current_rss_mb()
+        loop = asyncio.get_running_loop()
+        handled = False
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGINT, self._on_sigint)
+            handled = True
+        progress = ProgressBar(self.err, self.options.max_turns, self._duration_s(), enabled=self.options.progress)
+        mic = ScriptedMic(self.settings.audio.frame_ms) if self.plan.has_voice else None
+        parts = build_engine(self.settings, inputs=[mic] if mic else [], backends=self.backends, output=self.output)
+        engine = parts.engine
+        for warning in parts.warnings:
+            if "play_audio" not in warning:  # the null sink is the point of a soak, not news
+                self.err.write(f"kitsu: {warning}\n")
+        driver = TurnDriver(engine, self.tally, mic, self.options.turn_timeout_s)
+        monitor = SystemMonitor(min(self.settings.telemetry.interval_s, 1.0))
+        engine.register_module(monitor)
+        writer = self._writer = (SessionWriter(self.options.record_session, engine.persona.name)
+                                 if self.options.record_session else None)
+        try:
+            self._body = asyncio.create_task(self._feed_all(engine, driver, progress))
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._body
+        finally:
+            if handled:
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(signal.SIGINT)
+            progress.finish()
+            await engine.stop()
+            if writer is not None:
+                writer.close()
+            self.tally.rss_end_mb = current_rss_mb()
+            self.tally.rss_peak_mb = max(self.tally.rss_peak_mb, monitor.peak_rss_mb, peak_rss_mb(),
+                                         self.tally.rss_end_mb)
+            summary = build_summary(self.tally, self._meta(engine))
+            if self.options.output is not None:
+                write_summary(self.options.output, summary)
+        return self._exit_code(summary)
+
+    async def _feed_all(self, engine: Engine, driver: TurnDriver, progress: ProgressBar) -> None:
+        """Start the engine, then feed items until the plan ends or a limit is reached."""
+        self._failures = await start_engine(engine, self.err)
+        if self._failures:
+            self.stopped_by = "models failed to load"
+            return
+        if self.settings.telemetry.enabled:
+            await engine.toggle_module("telemetry", True)
+        self.load_s = round(time.monotonic() - self.started, 2)
+        self.started_feeding = time.monotonic()
+        progress.started = self.started_feeding
+        progress.update(0, 0, None, current_rss_mb())
+        for item in self.plan.items:
+            limit = self._limit_reached()
+            if limit:
+                self.stopped_by = limit
+                return
+            produced = await driver.feed(item)
+            if self._writer is not None:
+                self._writer.add(item, driver.heard(produced))
+            progress.update(self.tally.attempted, self.tally.error_total(), driver.last_first_audio_ms,
+                            driver.latest_rss_mb or current_rss_mb())
+        self.stopped_by = self._limit_reached() or "plan finished"
+
+    def _duration_s(self) -> float | None:
+        return self.options.duration_minutes * 60 if self.options.duration_minutes else None
+
+    def _limit_reached(self) -> str:
+        """'max turns' / 'duration' once a limit is hit, else ''."""
+        if self.options.max_turns and self.tally.attempted >= self.options.max_turns:
+            return "max turns"
+        duration = self._duration_s()
+        if duration and self.started_feeding and time.monotonic() - self.started_feeding >= duration:
+            return "duration"
+        return ""
+
+    def _meta(self, engine: Engine) -> dict[str, Any]:
+        """Run metadata: when, how long, why it stopped, inputs and model load states."""
+        o = self.options
+        return {
+            "started": dt.datetime.fromtimestamp(time.time() - (time.monotonic() - self.started), dt.UTC)
+            .isoformat(timespec="seconds"),
+            "elapsed_s": round(time.monotonic() - self.started, 1),
+            "feeding_s": round(time.monotonic() - self.started_feeding, 1) if self.started_feeding else 0.0,
+            "load_s": self.load_s,
+            "complete": not self.interrupted and not self._failures,
+            "stopped_by": self.stopped_by,
+            "source": self.plan.source,
+            "options": {"max_turns": o.max_turns, "duration_minutes": o.duration_minutes,
+                        "max_error_rate": o.max_error_rate, "seed": o.seed, "turn_timeout_s": o.turn_timeout_s},
+            "persona": engine.persona.name,
+            "modules": {name: {"state": str(state), "reason": reason}
+                        for name, (state, reason) in sorted(engine.module_states.items())},
+            "model_failures": self._failures,
+        }
+
+    def _exit_code(self, summary: dict[str, Any]) -> int:
+        """130 after Ctrl-C, 2 when a model failed, 1 when errors exceed --max-error-rate, else 0."""
+        if self.interrupted:
+            return 130
+        if self._failures:
+            return 2
+        errors = summary["errors"]
+        if errors["total"] and errors["rate"] > self.options.max_error_rate:
+            self.err.write(f"kitsu: soak failed: {errors['total']} errors in {self.tally.attempted} turns "
+                           f"(rate {errors['rate']:.1%} > --max-error-rate {self.options.max_error_rate:.1%}): "
+                           f"{errors['by_kind']}\n")
+            return 1
+        return 0
+
+
+async def run_soak(settings: Settings, options: SoakOptions, err: TextIO = sys.stderr,
+                   backends: Backends | None = None, output: AudioOutput | None = None) -> int:
+    """Run a soak and return its exit code; bad inputs print one `kitsu:` line and return 2."""
+    try:
+        plan = build_plan(options)
+    except PlanError as exc:
+        err.write(f"kitsu: {exc}\n")
+        return 2
+    for problem in plan.problems:
+        err.write(f"kitsu: {problem}\n")
+    settings = settings.model_copy(deep=True)
+    with tempfile.TemporaryDirectory(prefix="kitsu-soak-") as scratch:
+        if not options.keep_memory:  # synthetic turns must not pollute the show's memory
+            settings.memory.path = Path(scratch) / "memory.sqlite3"
+        run = SoakRun(settings, options, plan, err, backends, output)
+        code = await run.run()
+    if options.output is not None:
+        err.write(f"kitsu: summary written to {options.output}\n")
+    return code
