@@ -20,7 +20,7 @@ from kitsu_tui.soak.mic import ScriptedMic
 from kitsu_tui.soak.plan import ChatItem, VoiceItem
 from kitsu_tui.soak.stats import aggregate
 from kitsu_tui.soak.summary import SoakTally
-from kitsu_tui.telemetry.system import SystemMonitor, current_rss_mb, peak_rss_mb
+from kitsu_tui.telemetry.system import current_rss_mb, ensure_telemetry, peak_rss_mb
 
 BENCH_STAGES = ("first_audio", "endpointing", "asr_final", "llm_first_token", "first_clause", "tts_first_audio", "total")
 
@@ -120,12 +120,10 @@ async def run_bench(settings: Settings, voice_turns: int = 10, chat_turns: int =
         engine = build_engine(settings, inputs=[mic] if mic else []).engine
         tally = SoakTally(rss_start_mb=current_rss_mb())
         driver = TurnDriver(engine, tally, mic)
-        monitor = SystemMonitor(0.5)
-        engine.register_module(monitor)
         try:
             if await start_engine(engine, err):
                 return 2
-            await engine.toggle_module("telemetry", True)
+            await ensure_telemetry(engine)
             load_s = time.monotonic() - started
             after_load = current_rss_mb()
             tts = engine.backends.tts
@@ -141,7 +139,7 @@ async def run_bench(settings: Settings, voice_turns: int = 10, chat_turns: int =
                 _report(err, "chat", index + 1, chat_turns, await driver.feed(item))
         finally:
             await engine.stop()
-    peak = max(peak_rss_mb(), monitor.peak_rss_mb, tally.rss_peak_mb)
+    peak = max(peak_rss_mb(), tally.rss_peak_mb)
     results = bench_results(tally.records, load_s, {"after_load": after_load, "peak": peak})
     results["errors"] = tally.error_counts()
     out.write(json.dumps(results, indent=2) + "\n" if as_json else format_table(results) + "\n")

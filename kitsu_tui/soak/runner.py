@@ -34,7 +34,7 @@ from kitsu_tui.soak.plan import (
 from kitsu_tui.soak.progress import ProgressBar
 from kitsu_tui.soak.session import SessionWriter, read_session
 from kitsu_tui.soak.summary import SoakTally, build_summary, write_summary
-from kitsu_tui.telemetry.system import SystemMonitor, current_rss_mb, peak_rss_mb
+from kitsu_tui.telemetry.system import current_rss_mb, ensure_telemetry, peak_rss_mb
 
 
 @dataclass
@@ -130,8 +130,6 @@ class SoakRun:
             if "play_audio" not in warning:  # the null sink is the point of a soak, not news
                 self.err.write(f"kitsu: {warning}\n")
         driver = TurnDriver(engine, self.tally, mic, self.options.turn_timeout_s)
-        monitor = SystemMonitor(min(self.settings.telemetry.interval_s, 1.0))
-        engine.register_module(monitor)
         writer = self._writer = (SessionWriter(self.options.record_session, engine.persona.name)
                                  if self.options.record_session else None)
         try:
@@ -147,8 +145,7 @@ class SoakRun:
             if writer is not None:
                 writer.close()
             self.tally.rss_end_mb = current_rss_mb()
-            self.tally.rss_peak_mb = max(self.tally.rss_peak_mb, monitor.peak_rss_mb, peak_rss_mb(),
-                                         self.tally.rss_end_mb)
+            self.tally.rss_peak_mb = max(self.tally.rss_peak_mb, peak_rss_mb(), self.tally.rss_end_mb)
             summary = build_summary(self.tally, self._meta(engine))
             if self.options.output is not None:
                 write_summary(self.options.output, summary)
@@ -160,8 +157,7 @@ class SoakRun:
         if self._failures:
             self.stopped_by = "models failed to load"
             return
-        if self.settings.telemetry.enabled:
-            await engine.toggle_module("telemetry", True)
+        await ensure_telemetry(engine)
         self.load_s = round(time.monotonic() - self.started, 2)
         self.started_feeding = time.monotonic()
         progress.started = self.started_feeding

@@ -123,3 +123,13 @@ def build_system_monitor(settings: Settings) -> SystemMonitor | None:
     if section is not None and not section.enabled:
         return None
     return SystemMonitor(interval_s=section.interval_s if section is not None else 2.0)
+
+
+async def ensure_telemetry(engine: Engine) -> None:
+    """Start the configured monitor on an engine that has none yet (bootstrap may have attached one)."""
+    if "telemetry" in engine.modules:
+        return
+    monitor = build_system_monitor(engine.settings)
+    if monitor is not None:
+        engine.register_module(monitor)
+        await engine.toggle_module(monitor.name, True)
