@@ -1,0 +1,383 @@
+"""The Textual operator console: app factory shared by `kitsu run` and the tests, keys, chat and boot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import Worker, WorkerState
+
+from kitsu_tui.bootstrap import EngineParts
+from kitsu_tui.config.errors import ConfigError
+from kitsu_tui.config.settings import Settings
+from kitsu_tui.engine.commands import TOGGLEABLE_CORE
+from kitsu_tui.engine.engine import Engine
+from kitsu_tui.engine.events import Source
+from kitsu_tui.tui.bridge import EngineBridge, EngineEvents
+from kitsu_tui.tui.lag import LagProbe
+from kitsu_tui.tui.screens.confirm import ConfirmScreen
+from kitsu_tui.tui.screens.help import HelpScreen
+from kitsu_tui.tui.screens.main import MainScreen
+from kitsu_tui.tui.screens.persona import PersonaScreen, persona_names
+from kitsu_tui.tui.text import clean
+from kitsu_tui.tui.widgets.chat import ChatInput, parse_chat
+from kitsu_tui.tui.widgets.stats import SystemStats
+from kitsu_tui.tui.widgets.status import StatusBar
+from kitsu_tui.tui.widgets.toggles import ModuleToggles
+
+log = logging.getLogger(__name__)
+
+EngineFactory = Callable[[], EngineParts]
+"""Builds the engine (called on a worker thread so heavy imports never delay the first frame)."""
+StatsFactory = Callable[[Settings], Any]
+"""Builds the system-stats module (registered with the engine and switched on), or None."""
+
+#: (binding id, action, footer label) for every rebindable key; the keys come from settings.keys.
+KEY_ACTIONS = [
+    ("panic", "panic", "PANIC"),
+    ("mute", "mute", "Mute"),
+    ("skip", "skip", "Skip"),
+    ("pause", "pause", "Pause"),
+    ("persona", "persona", "Persona"),
+    ("focus_chat", "focus_chat", "Chat"),
+    ("help", "help", "Help"),
+    ("quit", "quit", "Quit"),
+]
+
+
+def default_engine_factory(settings: Settings) -> EngineFactory:
+    """The real engine: microphone (or a clear reason), real backends, speakers or recordings to files."""
+
+    def factory() -> EngineParts:
+        from kitsu_tui.audio.outputs import NullOutput
+        from kitsu_tui.bootstrap import build_engine, open_microphone
+
+        mic, mic_reason = open_microphone(settings)
+        parts = build_engine(settings, inputs=[mic] if mic is not None else [])
+        if mic_reason:
+            parts.warnings.insert(0, f"{mic_reason}. Voice is off; type in the chat box to talk to kitsu.")
+        no_speakers = isinstance(parts.engine.player.output, NullOutput) and settings.audio.play_audio
+        if no_speakers and settings.audio.record_dir is None:
+            settings.audio.record_dir = settings.paths.data_dir / "recordings"
+            parts.warnings.append(f"no speakers: replies are recorded to {settings.audio.record_dir}/")
+        return parts
+
+    return factory
+
+
+def default_stats_factory(settings: Settings) -> Any:
+    """The telemetry stats module when it is installed (kitsu_tui.telemetry.stats), else None."""
+    try:
+        from kitsu_tui.telemetry import stats  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    builder = getattr(stats, "build_stats_module", None)
+    return builder(settings) if builder is not None else None
+
+
+class KitsuApp(App[int]):
+    """The operator console; `engine_factory` supplies the engine (real in `kitsu run`, fakes in tests)."""
+
+    CSS_PATH = "kitsu.tcss"
+    TITLE = "kitsu"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [Binding("ctrl+q", action, label, id=f"kitsu.{bid}", priority=True)
+                for bid, action, label in KEY_ACTIONS]
+
+    def __init__(self, settings: Settings, engine_factory: EngineFactory | None = None,
+                 stats_factory: StatsFactory | None = default_stats_factory, blink: bool = True) -> None:
+        super().__init__()
+        self.settings = settings
+        self.engine_factory = engine_factory or default_engine_factory(settings)
+        self.stats_factory = stats_factory
+        self.blink = blink
+        self.engine: Engine | None = None
+        self.bridge: EngineBridge | None = None
+        self.lag = LagProbe(warn_s=settings.tui.stall_warn_ms / 1000)
+        self.persona_file = settings.persona
+        self.ready = asyncio.Event()
+        self.boot_error: str | None = None
+        self._stopped = False
+        self.set_keymap({f"kitsu.{bid}": getattr(settings.keys, bid) for bid, _, _ in KEY_ACTIONS})
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def get_default_screen(self) -> MainScreen:
+        """The main screen is the base of the screen stack."""
+        return MainScreen(self.settings.persona, self.settings.tui.transcript_lines, self.settings.tui.sparkline_turns)
+
+    @property
+    def main(self) -> MainScreen:
+        """The main screen, even while a modal is on top."""
+        screen = self.screen_stack[0]
+        assert isinstance(screen, MainScreen)
+        return screen
+
+    def on_main_screen_ready(self, _: MainScreen.Ready) -> None:
+        """Show the screen at once; build and start the engine in the background."""
+        if not self.blink:
+            self.main.query_one(ChatInput).cursor_blink = False
+        self.lag.start()
+        self.main.note("system", "starting: models load in the background (see modules)")
+        self.run_worker(self._boot(), name="boot", exit_on_error=False)
+
+    async def _boot(self) -> None:
+        """Build the engine off the loop, attach the bridge, then start it without waiting for the models."""
+        try:
+            parts = await asyncio.to_thread(self.engine_factory)
+        except ConfigError as exc:
+            self._boot_failed("; ".join(exc.problems))
+            return
+        except Exception as exc:
+            log.exception("engine could not be built")
+            self._boot_failed(f"{type(exc).__name__}: {exc}")
+            return
+        engine = self.engine = parts.engine
+        self.bridge = EngineBridge(engine.bus, self.post_message)
+        self.bridge.start()
+        self._seed_states(engine)
+        for warning in parts.warnings:
+            self.main.note("warning", warning)
+            self.notify(clean(warning), severity="warning", timeout=10, markup=False)
+        status = self.main.query_one(StatusBar)
+        status.set_persona(engine.persona.shown_name)
+        if not engine.inputs:
+            status.set_mic("no mic")
+        if engine.memory is not None:
+            try:
+                await engine.memory.open()
+            except Exception as exc:
+                log.exception("memory could not be opened")
+                self.notify(f"memory off: {clean(str(exc))}", severity="warning", markup=False)
+                engine.memory = None
+        await self._start_stats(engine)
+        try:
+            await engine.start(wait_loaded=False)
+        except Exception as exc:
+            self._boot_failed(f"engine did not start: {exc}")
+            return
+        self.ready.set()
+
+    def _seed_states(self, engine: Engine) -> None:
+        toggles = self.main.query_one(ModuleToggles)
+        toggles.toggleable = set(TOGGLEABLE_CORE) | set(engine.modules)
+        for name, (state, reason) in engine.module_states.items():
+            toggles.set_state(name, str(state), reason)
+
+    async def _start_stats(self, engine: Engine) -> None:
+        stats_panel = self.main.query_one(SystemStats)
+        module = None
+        if self.stats_factory is not None:
+            try:
+                module = self.stats_factory(self.settings)
+            except Exception as exc:
+                log.exception("stats module failed")
+                stats_panel.show_unavailable(f"stats unavailable: {exc}")
+                return
+        if module is None:
+            stats_panel.show_unavailable("system stats off")
+            return
+        engine.register_module(module)
+        self.main.query_one(ModuleToggles).toggleable.add(module.name)
+        await engine.toggle_module(module.name, True)
+
+    def _boot_failed(self, reason: str) -> None:
+        self.boot_error = reason
+        self.main.note("error", f"kitsu could not start: {reason}")
+        self.notify(clean(f"kitsu could not start: {reason}"), severity="error", timeout=30, markup=False)
+        self.ready.set()
+
+    async def wait_ready(self) -> None:
+        """Return once the engine is started (or failed to)."""
+        await self.ready.wait()
+
+    async def shutdown_engine(self) -> None:
+        """Stop the bridge, the engine and the lag probe (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.engine is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.engine.stop(), 10)
+        if self.bridge is not None:
+            await self.bridge.stop()
+        await self.lag.stop()
+
+    async def on_unmount(self) -> None:
+        """Never leave the engine's threads running."""
+        await self.shutdown_engine()
+
+    def on_engine_events(self, message: EngineEvents) -> None:
+        """A batch from the bridge: update the main screen."""
+        self.main.apply_events(message.events)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker failures end up: a notification and the log, never a crash."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            log.error("worker %s failed: %s", event.worker.name, error, exc_info=error)
+            self.notify(f"{event.worker.name} failed: {clean(str(error))}", severity="error", markup=False)
+
+    # --- commands -------------------------------------------------------------------------
+
+    def _engine_or_say(self) -> Engine | None:
+        if self.engine is None:
+            self.notify(self.boot_error or "kitsu is still starting", severity="warning", markup=False)
+        return self.engine
+
+    def action_panic(self) -> None:
+        """Panic; when already panicked, ask before clearing it."""
+        engine = self._engine_or_say()
+        if engine is None:
+            return
+        if not engine.panicked:
+            engine.panic()
+            self.notify("PANIC: speech stopped, queues cleared, mic muted. Press the panic key again to clear.",
+                        severity="error", timeout=8)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                engine.clear_panic()
+                self.notify(f"panic cleared; the mic stays muted ({self.settings.keys.mute} unmutes)")
+
+        self.push_screen(ConfirmScreen("Clear panic? kitsu may speak again; the mic stays muted."), answered)
+
+    def action_mute(self) -> None:
+        """Mute or unmute the microphone."""
+        if (engine := self._engine_or_say()) is not None:
+            engine.set_muted(not engine.muted)
+
+    def action_skip(self) -> None:
+        """Drop the sentence being played."""
+        if (engine := self._engine_or_say()) is not None and not engine.skip():
+            self.notify("nothing is playing")
+
+    def action_pause(self) -> None:
+        """Pause or resume the pipeline."""
+        if (engine := self._engine_or_say()) is not None:
+            engine.set_paused(not engine.paused)
+
+    def action_persona(self) -> None:
+        """Pick a persona from personas_dir."""
+        if self._engine_or_say() is None:
+            return
+        names = persona_names(self.settings.paths.personas_dir)
+        if not names:
+            self.notify(f"no personas in {self.settings.paths.personas_dir}", severity="warning", markup=False)
+            return
+        self.push_screen(PersonaScreen(names, self.persona_file),
+                         lambda name: self.switch_persona(name) if name else None)
+
+    def switch_persona(self, name: str) -> None:
+        """Switch persona on a worker; a broken file is reported and the old persona kept."""
+        self.run_worker(self._switch_persona(name), name="persona", exit_on_error=False)
+
+    async def _switch_persona(self, name: str) -> None:
+        engine = self._engine_or_say()
+        if engine is None:
+            return
+        try:
+            await engine.switch_persona(name)
+        except ConfigError as exc:
+            message = "; ".join(exc.problems) or str(exc)
+            self.main.note("error", f"persona {name} not loaded: {message}")
+            self.notify(clean(f"persona {name} not loaded (kept {self.persona_file}): {message}"),
+                        severity="error", timeout=10, markup=False)
+            return
+        self.persona_file = name
+        self.settings.persona = name
+
+    def action_focus_chat(self) -> None:
+        """Put the cursor in the chat input."""
+        self.main.query_one(ChatInput).focus()
+
+    def action_help(self) -> None:
+        """Show the keys."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.settings.keys))
+
+    async def action_quit(self) -> None:
+        """Quit; while kitsu is thinking or speaking, ask first."""
+        engine = self.engine
+        if engine is not None and (engine.current is not None or engine.player.busy):
+            if isinstance(self.screen, ConfirmScreen):
+                return
+
+            async def answered(yes: bool | None) -> None:
+                if yes:
+                    await self._quit_now()
+
+            self.push_screen(ConfirmScreen("kitsu is speaking. Quit anyway?", yes="Quit"), answered)
+            return
+        await self._quit_now()
+
+    async def _quit_now(self) -> None:
+        await self.shutdown_engine()
+        self.exit(0)
+
+    def on_input_submitted(self, event: ChatInput.Submitted) -> None:
+        """A chat line: a text turn, /say, /persona or /help."""
+        event.input.value = ""
+        command = parse_chat(event.value)
+        if command.kind == "empty":
+            return
+        if command.kind == "help":
+            self.action_help()
+            return
+        if command.kind == "error":
+            self.notify(command.arg, severity="warning", markup=False)
+            return
+        engine = self._engine_or_say()
+        if engine is None:
+            return
+        if command.kind == "persona":
+            self.switch_persona(command.arg)
+        elif command.kind == "say":
+            engine.say(command.arg)
+        else:
+            engine.submit_text(command.arg, Source.OPERATOR, "operator")
+
+    def on_module_toggles_toggled(self, event: ModuleToggles.Toggled) -> None:
+        """Really start or stop a module in the engine."""
+        engine = self._engine_or_say()
+        if engine is None:
+            return
+        if event.module not in TOGGLEABLE_CORE and event.module not in engine.modules:
+            self.notify(f"{event.module} is not set up: enable it in kitsu.toml ([{event.module}] enabled = true)",
+                        severity="warning", markup=False)
+            return
+        self.run_worker(engine.toggle_module(event.module, event.on), name=f"toggle {event.module}",
+                        exit_on_error=False)
+
+
+def native_log_path(settings: Settings) -> Any:
+    """Where native libraries' stderr goes while the console owns the terminal (next to the JSON logs)."""
+    return settings.paths.log_dir / f"native-{dt.date.today().isoformat()}.log"
+
+
+def run_tui(settings: Settings) -> int:
+    """Run the console in this terminal; fd 2 goes to a log file so native output never hits the screen."""
+    from kitsu_tui.backends.native import redirect_native_stderr
+
+    terminal_fd = os.dup(2)
+    terminal = os.fdopen(terminal_fd, "w", encoding="utf-8", errors="replace", closefd=True)
+    saved = sys.__stderr__, sys.stderr
+    try:
+        with redirect_native_stderr(native_log_path(settings)):
+            setattr(sys, "__stderr__", terminal)  # noqa: B010 - Textual draws on sys.__stderr__: keep the real tty
+            sys.stderr = terminal
+            result = KitsuApp(settings).run()
+    finally:
+        setattr(sys, "__stderr__", saved[0])  # noqa: B010 - restore what Python started with
+        sys.stderr = saved[1]
+        terminal.close()
+    return int(result or 0)

@@ -1,0 +1,1 @@
+"""The console's screens: main, help, confirmation and persona picker."""
