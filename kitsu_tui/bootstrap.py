@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kitsu_tui.audio.base import AudioInput, AudioOutput
@@ -50,26 +49,44 @@ def build_moderator(settings: Settings) -> Any:
     """The moderation pipeline from data/moderation (None when disabled)."""
     from kitsu_tui.safety import Moderator
 
-    section = getattr(settings, "moderation", None)
-    if section is not None and not getattr(section, "enabled", True):
+    if not settings.moderation.enabled:
         return None
-    rules_dir = getattr(section, "rules_dir", None) or settings.paths.data_dir / "moderation"
-    return Moderator(Path(rules_dir))
+    return Moderator.from_settings(settings.moderation, settings.paths.data_dir)
 
 
 def build_memory(settings: Settings) -> Any:
-    """The persistent memory store (None when disabled); opened by the caller."""
+    """The persistent memory store (None when disabled); the memory module opens it."""
     from kitsu_tui.memory import MemoryStore
 
-    section = getattr(settings, "memory", None)
-    if section is not None and not getattr(section, "enabled", True):
+    section = settings.memory
+    if not section.enabled:
         return None
-    path = getattr(section, "path", None) or settings.paths.data_dir / "memory.sqlite3"
-    kwargs: dict[str, Any] = {}
-    if section is not None:
-        kwargs["summary_every"] = section.summary_every
-        kwargs["restore_window_s"] = section.restore_window_s
-    return MemoryStore(Path(path), **kwargs)
+    return MemoryStore(section.resolved_path(settings.paths.data_dir), summary_every=section.summary_every,
+                       restore_window_s=section.restore_window_s)
+
+
+async def attach_modules(engine: Engine, settings: Settings, integrations: bool = True) -> None:
+    """Register memory, telemetry and the stream integrations as toggleable modules and start the enabled ones.
+
+    Returns at once: integrations connect in the background and report their state as events.
+    """
+    from kitsu_tui.memory.module import MemoryModule
+
+    if engine.memory is not None:
+        memory = MemoryModule(engine.memory)
+        engine.memory = None  # the module hands the store back once it is open
+        engine.register_module(memory)
+        await engine.toggle_module(memory.name, True)
+    if settings.telemetry.enabled:
+        from kitsu_tui.telemetry.system import SystemMonitor
+
+        monitor = SystemMonitor(interval_s=settings.telemetry.interval_s)
+        engine.register_module(monitor)
+        await engine.toggle_module(monitor.name, True)
+    if integrations:
+        from kitsu_tui.integrations.factory import attach_integrations
+
+        await attach_integrations(engine, settings)
 
 
 def build_engine(

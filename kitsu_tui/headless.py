@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from kitsu_tui.audio.base import AudioInput
 from kitsu_tui.audio.wav import AudioFileError
-from kitsu_tui.bootstrap import build_engine
+from kitsu_tui.bootstrap import attach_modules, build_engine
 from kitsu_tui.config.settings import Settings
 from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import Event, ModuleState, Source, TurnCompleted
@@ -58,8 +58,7 @@ class VoiceSettler:
 async def start_engine(engine: Engine, err: TextIO) -> list[str]:
     """Open memory, start the engine (models loaded), and report each core model that failed to load."""
     failures: list[str] = []
-    if engine.memory is not None:
-        await engine.memory.open()
+    await attach_modules(engine, engine.settings)
     await engine.start()
     for name in ("vad", "asr", "llm", "tts"):
         state, reason = engine.module_states.get(name, (ModuleState.OFF, ""))

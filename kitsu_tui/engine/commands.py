@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from kitsu_tui.engine.events import Interrupted, ModuleState, OperatorAction, Source
 
 if TYPE_CHECKING:
-    from kitsu_tui.engine.engine import Engine
     from kitsu_tui.engine.events import Event
     from kitsu_tui.engine.player import Player
     from kitsu_tui.engine.turns import Turn, TurnRunner

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from kitsu_tui.engine.bus import EventBus
 from kitsu_tui.engine.commands import EngineCommands
 from kitsu_tui.engine.events import (
     Event,
+    ModerationDecided,
     ModuleState,
     ModuleStateChanged,
     Notice,
@@ -29,6 +31,7 @@ from kitsu_tui.engine.events import (
     PipelineStateChanged,
     PlaybackStarted,
     Source,
+    SpeechStarted,
     StageError,
     TurnCompleted,
     TurnRejected,
@@ -79,6 +82,10 @@ class Engine(EngineCommands):
         self.prompt = PromptBuilder(self)
         self.generation = 0
         self.state = PipelineState.LOADING
+        self.last_activity = time.monotonic()
+        """When something last happened (speech, a finished turn); drives idle talk."""
+        self.idle_turns = 0
+        """Idle turns spoken since the last real input."""
         self._announced_state: tuple[PipelineState, bool, bool, bool] | None = None
         self.muted = self.paused = self.panicked = False
         self.module_states: dict[str, tuple[ModuleState, str]] = {}
@@ -103,6 +110,33 @@ class Engine(EngineCommands):
         self.bus.emit(event)
         if isinstance(event, PlaybackStarted) and self.current is not None:
             self._set_state(PipelineState.SPEAKING)
+        elif isinstance(event, SpeechStarted | TurnCompleted):
+            self.last_activity = time.monotonic()
+            if isinstance(event, SpeechStarted) or event.record.get("author") != "idle":
+                self.idle_turns = 0
+
+    async def _idle_loop(self) -> None:
+        """Let the persona talk on its own after a quiet spell (persona [idle]), a few times in a row at most."""
+        await self._loaded.wait()
+        rng = random.Random()
+        while True:
+            await asyncio.sleep(1.0)
+            idle = self.persona.idle
+            quiet = time.monotonic() - self.last_activity
+            if (not idle.enabled or quiet < idle.idle_after_s or self.idle_turns >= idle.max_in_a_row
+                    or self.current is not None or not self.pending.empty() or self.player.busy
+                    or self.paused or self.panicked or self.muted or not self.module_on("tts")):
+                continue
+            choice = idle.pick(rng)
+            if choice is None:
+                continue
+            kind, text = choice
+            self.idle_turns += 1
+            self.last_activity = time.monotonic()
+            if kind == "say":
+                self.submit_text(text, Source.SAY, "idle")
+            elif self.module_on("llm"):
+                self.submit_text(text, Source.OPERATOR, "idle")
 
     def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         """Start a long-lived task whose handle the engine keeps (and cancels on stop)."""
@@ -130,6 +164,7 @@ class Engine(EngineCommands):
             raise
         loader = self.spawn(self._load_models(), "kitsu-load")
         self.spawn(self._turn_loop(), "kitsu-turns")
+        self.spawn(self._idle_loop(), "kitsu-idle")
         if wait_loaded:
             await loader
 
@@ -295,17 +330,15 @@ class Engine(EngineCommands):
             state, why = self.module_states.get("llm", (ModuleState.OFF, ""))
             reason = f"llm is {state}" + (f" ({why})" if why and state == ModuleState.ERROR else "")
         elif turn.source != Source.SAY and self.moderator is not None:
-            decision = self.moderator.check_input(turn.text, str(turn.source), turn.author)
+            decision = self.moderator.check_input(turn.text, str(turn.source), turn.author,
+                                                  family_friendly=self.persona.family_friendly)
+            turn.text = decision.text  # control characters and escapes never travel further
             turn.moderation.append({"stage": "input", "action": decision.action, "rule": decision.rule,
                                     "text": turn.text})
-            from kitsu_tui.engine.events import ModerationDecided
-
             self.emit(ModerationDecided(turn_id=turn.turn_id, stage="input", action=decision.action,
                                         rule=decision.rule, text=turn.text, detail=decision.detail))
             if not decision.allowed:
                 reason = f"blocked by moderation ({decision.rule})"
-            else:
-                turn.text = decision.text
         if reason:
             self.emit(TurnRejected(turn_id=turn.turn_id, source=turn.source, text=turn.text, reason=reason,
                                    author=turn.author))
@@ -417,11 +450,9 @@ class Engine(EngineCommands):
 
     def new_mood_filter(self) -> Any:
         """A fresh streaming mood-tag filter for a reply."""
-        try:
-            from kitsu_tui.engine.mood import MoodFilter
-        except ImportError:
-            return None
-        return MoodFilter()
+        from kitsu_tui.engine.mood import MoodFilter
+
+        return MoodFilter(self.persona.mood_names)
 
     def moderate_output(self, sentence: str) -> Any:
         """The moderation decision for one reply sentence, or None when moderation is off."""

@@ -49,12 +49,13 @@ class PromptBuilder:
         memory = self.engine.memory
         if memory is not None:
             try:
-                notes = [*await memory.restored_context(), *await memory.recall(turn.text, 3)]
+                recalled = await memory.recall(turn.text, self.engine.settings.memory.recall_limit,
+                                               exclude_recent=len(self.engine.history))
+                notes = [*await memory.restored_context(), *recalled]
             except Exception:
                 log.exception("memory recall failed")
                 notes = []
-            seen = {text for _, text in self.engine.history}
-            notes = [n for n in dict.fromkeys(notes) if n not in seen][:4]
+            notes = list(dict.fromkeys(notes))[:4]
             if notes:
                 messages.append(ChatMessage("system", "Things you remember:\n- " + "\n- ".join(notes)))
         user = turn.text if turn.source != Source.CHAT or not turn.author else f"{turn.author} says: {turn.text}"

@@ -194,6 +194,9 @@ class TurnRunner:
         index = len(self._synth)
         decision = engine.moderate_output(text)
         if decision is not None:
+            if decision.allowed and decision.rule == "empty":
+                return  # nothing speakable left once cleaned
+            text = decision.text if decision.allowed else text
             turn.moderation.append({"stage": "output", "action": decision.action, "rule": decision.rule,
                                     "text": text})
             engine.emit(ModerationDecided(turn_id=turn.turn_id, stage="output", action=decision.action,
