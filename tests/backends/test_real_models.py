@@ -98,3 +98,16 @@ def test_smollm2_streams_and_honours_stop(real_llm: Any) -> None:
         if len(seen) == 3:
             stop.set()
     assert len(seen) == 3
+
+
+def test_prompt_longer_than_context_is_one_line_error() -> None:
+    pytest.importorskip("llama_cpp")
+    from kitsu_tui.backends.base import BackendError
+    from kitsu_tui.backends.llm_llama import LlamaLlm
+
+    small = LlamaLlm(n_ctx=256)
+    small.load()
+    long_prompt = [ChatMessage("user", "fox " * 600)]
+    with pytest.raises(BackendError) as exc:
+        list(small.stream(long_prompt, GenerationParams(max_tokens=8), lambda: False))
+    assert "n_ctx" in str(exc.value) and "\n" not in str(exc.value)
