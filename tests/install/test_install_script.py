@@ -249,3 +249,14 @@ def test_too_old_python_and_unknown_commands_get_one_clear_line(
     unknown = dev_sh(checkout, env, "deploy")
     assert unknown.returncode != 0
     assert "unknown command 'deploy' (use install, run or test)" in unknown.stderr
+
+
+def test_readme_keys_table_matches_the_default_bindings() -> None:
+    """The README's key table lists exactly the default bindings of KeySettings."""
+    from kitsu_tui.config.settings import KeySettings
+
+    section = README.read_text(encoding="utf-8").split("## Keys", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (`[^|]+`) \|", section, re.M)
+    documented = sorted(",".join(re.findall(r"`([^`]+)`", row)) for row in rows)
+    defaults = sorted(str(value).replace(" ", "") for value in KeySettings().model_dump().values())
+    assert documented == defaults
