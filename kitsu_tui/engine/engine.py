@@ -464,7 +464,8 @@ class Engine(EngineCommands):
         """Load and switch persona; a broken file raises ConfigError and keeps the current one."""
         persona = await self.io_worker.call(load_persona, self.settings.paths.personas_dir, name)
         persona.build_system_prompt(self.settings.paths.prompts_dir)  # validate prompt parts now
-        if persona.voice != self.persona.voice and self.tts_factory is not None:
+        old, new = self.persona.voice, persona.voice
+        if (old.backend, old.model, old.speaker) != (new.backend, new.model, new.speaker) and self.tts_factory:
             tts = self.tts_factory(persona)
             await self.tts_worker.call(tts.load)  # a voice that fails to load keeps the old persona
             self.backends.tts = tts

@@ -223,7 +223,8 @@ class TurnRunner:
                 return None
             engine.emit(SentenceStateChanged(turn_id=turn.turn_id, index=index, status=SentenceStatus.SYNTHESIZING))
             started = time.monotonic()
-            audio = await engine.tts_worker.call(engine.backends.tts.synthesize, text)  # persona speed is baked into the voice
+            audio = await engine.tts_worker.call(engine.backends.tts.synthesize, text,
+                                                 engine.persona.voice.speed)
             synth_ms = (time.monotonic() - started) * 1000
         duration = audio.size / engine.backends.tts.sample_rate
         if index == 0 or "tts_first_audio" not in turn.marks:
