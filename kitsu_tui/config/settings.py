@@ -352,10 +352,8 @@ class KeySettings(Section):
 
 
 class TuiSettings(Section):
-    """The Textual console."""
+    """The Textual console (GPU/CPU sampling is set in [telemetry] interval_s)."""
 
-    stats_interval_s: float = Field(2.0, ge=0.2, le=60.0)
-    """How often GPU, CPU and memory are sampled (on a worker thread) for the stats panel."""
     transcript_lines: int = Field(500, ge=50, le=100000)
     """Transcript lines kept on screen; older lines scroll away."""
     sparkline_turns: int = Field(30, ge=5, le=500)

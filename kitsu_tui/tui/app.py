@@ -8,11 +8,12 @@ import datetime as dt
 import logging
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
 from kitsu_tui.bootstrap import EngineParts
@@ -37,8 +38,8 @@ log = logging.getLogger(__name__)
 
 EngineFactory = Callable[[], EngineParts]
 """Builds the engine (called on a worker thread so heavy imports never delay the first frame)."""
-StatsFactory = Callable[[Settings], Any]
-"""Builds the system-stats module (registered with the engine and switched on), or None."""
+ModuleAttacher = Callable[[Engine, Settings], Awaitable[None]]
+"""Registers and starts the engine's toggleable modules (memory, telemetry, integrations)."""
 
 #: (binding id, action, footer label) for every rebindable key; the keys come from settings.keys.
 KEY_ACTIONS = [
@@ -73,14 +74,11 @@ def default_engine_factory(settings: Settings) -> EngineFactory:
     return factory
 
 
-def default_stats_factory(settings: Settings) -> Any:
-    """The telemetry stats module when it is installed (kitsu_tui.telemetry.stats), else None."""
-    try:
-        from kitsu_tui.telemetry import stats  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    builder = getattr(stats, "build_stats_module", None)
-    return builder(settings) if builder is not None else None
+async def default_attach(engine: Engine, settings: Settings) -> None:
+    """Register and start memory, telemetry and the enabled integrations (as `kitsu run --headless` does)."""
+    from kitsu_tui.bootstrap import attach_modules
+
+    await attach_modules(engine, settings)
 
 
 class KitsuApp(App[int]):
@@ -93,11 +91,11 @@ class KitsuApp(App[int]):
                 for bid, action, label in KEY_ACTIONS]
 
     def __init__(self, settings: Settings, engine_factory: EngineFactory | None = None,
-                 stats_factory: StatsFactory | None = default_stats_factory, blink: bool = True) -> None:
+                 attach: ModuleAttacher | None = default_attach, blink: bool = True) -> None:
         super().__init__()
         self.settings = settings
         self.engine_factory = engine_factory or default_engine_factory(settings)
-        self.stats_factory = stats_factory
+        self.attach = attach
         self.blink = blink
         self.engine: Engine | None = None
         self.bridge: EngineBridge | None = None
@@ -105,7 +103,9 @@ class KitsuApp(App[int]):
         self.persona_file = settings.persona
         self.ready = asyncio.Event()
         self.boot_error: str | None = None
-        self._stopped = False
+        self._engine_stop_task: asyncio.Task[None] | None = None
+        self.notice_history: list[tuple[str, str]] = []
+        """Every notification shown (severity, message), newest last; bounded."""
         self.set_keymap({f"kitsu.{bid}": getattr(settings.keys, bid) for bid, _, _ in KEY_ACTIONS})
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -151,14 +151,7 @@ class KitsuApp(App[int]):
         status.set_persona(engine.persona.shown_name)
         if not engine.inputs:
             status.set_mic("no mic")
-        if engine.memory is not None:
-            try:
-                await engine.memory.open()
-            except Exception as exc:
-                log.exception("memory could not be opened")
-                self.notify(f"memory off: {clean(str(exc))}", severity="warning", markup=False)
-                engine.memory = None
-        await self._start_stats(engine)
+        await self._attach_modules(engine)
         try:
             await engine.start(wait_loaded=False)
         except Exception as exc:
@@ -172,22 +165,18 @@ class KitsuApp(App[int]):
         for name, (state, reason) in engine.module_states.items():
             toggles.set_state(name, str(state), reason)
 
-    async def _start_stats(self, engine: Engine) -> None:
-        stats_panel = self.main.query_one(SystemStats)
-        module = None
-        if self.stats_factory is not None:
+    async def _attach_modules(self, engine: Engine) -> None:
+        """Memory, telemetry and integrations; a failure here leaves the console and the core running."""
+        if self.attach is not None:
             try:
-                module = self.stats_factory(self.settings)
+                await self.attach(engine, self.settings)
             except Exception as exc:
-                log.exception("stats module failed")
-                stats_panel.show_unavailable(f"stats unavailable: {exc}")
-                return
-        if module is None:
-            stats_panel.show_unavailable("system stats off")
-            return
-        engine.register_module(module)
-        self.main.query_one(ModuleToggles).toggleable.add(module.name)
-        await engine.toggle_module(module.name, True)
+                log.exception("modules could not be attached")
+                self.main.note("error", f"modules not started: {exc}")
+                self.notify(clean(f"modules not started: {exc}"), severity="error", markup=False)
+        self._seed_states(engine)
+        if "telemetry" not in engine.modules:
+            self.main.query_one(SystemStats).show_unavailable("system stats off ([telemetry] enabled = false)")
 
     def _boot_failed(self, reason: str) -> None:
         self.boot_error = reason
@@ -195,21 +184,40 @@ class KitsuApp(App[int]):
         self.notify(clean(f"kitsu could not start: {reason}"), severity="error", timeout=30, markup=False)
         self.ready.set()
 
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Show a toast and remember it (the operator's history, and what tests assert on)."""
+        self.notice_history = [*self.notice_history[-99:], (severity, message)]
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
     async def wait_ready(self) -> None:
         """Return once the engine is started (or failed to)."""
         await self.ready.wait()
 
     async def shutdown_engine(self) -> None:
-        """Stop the bridge, the engine and the lag probe (once)."""
-        if self._stopped:
-            return
-        self._stopped = True
+        """Stop the bridge, the engine and the lag probe, once; a cancelled caller never cuts the stop short."""
+        if self._engine_stop_task is None:
+            self._engine_stop_task = asyncio.get_running_loop().create_task(self._stop_all(), name="kitsu-tui-shutdown")
+        await asyncio.shield(self._engine_stop_task)
+
+    async def _stop_all(self) -> None:
         if self.engine is not None:
-            with contextlib.suppress(Exception):
+            await self._settle_turn(self.engine)
+            try:
                 await asyncio.wait_for(self.engine.stop(), 10)
+            except Exception:
+                log.exception("engine did not stop cleanly")
         if self.bridge is not None:
             await self.bridge.stop()
         await self.lag.stop()
+
+    @staticmethod
+    async def _settle_turn(engine: Engine, limit_s: float = 3.0) -> None:
+        """Drop waiting turns and cut the current one, and let it end before the engine's tasks are cancelled."""
+        engine.clear_queue()
+        engine.interrupt("quit")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(engine.wait_idle(), limit_s)
 
     async def on_unmount(self) -> None:
         """Never leave the engine's threads running."""
@@ -312,9 +320,9 @@ class KitsuApp(App[int]):
             if isinstance(self.screen, ConfirmScreen):
                 return
 
-            async def answered(yes: bool | None) -> None:
+            def answered(yes: bool | None) -> None:
                 if yes:
-                    await self._quit_now()
+                    self.call_next(self._quit_now)
 
             self.push_screen(ConfirmScreen("kitsu is speaking. Quit anyway?", yes="Quit"), answered)
             return
@@ -352,14 +360,16 @@ class KitsuApp(App[int]):
         if engine is None:
             return
         if event.module not in TOGGLEABLE_CORE and event.module not in engine.modules:
-            self.notify(f"{event.module} is not set up: enable it in kitsu.toml ([{event.module}] enabled = true)",
-                        severity="warning", markup=False)
+            shown = self.main.query_one(ModuleToggles).states.get(event.module, ("off", ""))[0]
+            why = "cannot be switched from the console" if shown != "off" else \
+                f"is not set up: enable it in kitsu.toml ([{event.module}] enabled = true)"
+            self.notify(f"{event.module} {why}", severity="warning", markup=False)
             return
         self.run_worker(engine.toggle_module(event.module, event.on), name=f"toggle {event.module}",
                         exit_on_error=False)
 
 
-def native_log_path(settings: Settings) -> Any:
+def native_log_path(settings: Settings) -> Path:
     """Where native libraries' stderr goes while the console owns the terminal (next to the JSON logs)."""
     return settings.paths.log_dir / f"native-{dt.date.today().isoformat()}.log"
 

@@ -54,6 +54,6 @@ def app_factory(settings: Settings) -> Callable[..., KitsuApp]:
     """Build a KitsuApp on fakes: app_factory(llm=..., tts=..., warnings=[...])."""
 
     def build(**kwargs: Any) -> KitsuApp:
-        return KitsuApp(settings, fake_factory(settings, **kwargs), stats_factory=None, blink=False)
+        return KitsuApp(settings, fake_factory(settings, **kwargs), attach=None, blink=False)
 
     return build

@@ -1,0 +1,39 @@
+"""Small helpers for console tests: wait for the engine, for conditions, and read the screen's widgets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+from kitsu_tui.tui.app import KitsuApp
+from kitsu_tui.tui.widgets.transcript import Transcript
+
+
+async def started(app: KitsuApp, pilot: Pilot[int]) -> None:
+    """Wait until the engine is built, started and its (fake) models are loaded."""
+    await asyncio.wait_for(app.wait_ready(), 10)
+    assert app.engine is not None, app.boot_error
+    await asyncio.wait_for(app.engine.wait_loaded(), 10)
+    await pilot.pause(0.1)
+
+
+async def until(pilot: Pilot[int], check: Callable[[], object], limit_s: float = 10.0, what: str = "") -> None:
+    """Let the app run until `check()` is truthy; fail with `what` after `limit_s` seconds."""
+    deadline = time.monotonic() + limit_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        await pilot.pause(0.05)
+
+
+def transcript(app: KitsuApp) -> list[str]:
+    """The transcript's lines as plain text."""
+    return app.main.query_one(Transcript).lines
+
+
+def notifications(app: KitsuApp) -> list[str]:
+    """Messages of the notifications shown so far."""
+    return [message for _, message in app.notice_history]
