@@ -107,8 +107,7 @@ def build_engine(
     if backends is None:
         from kitsu_tui.backends.factory import build_backends, build_tts
 
-        built = build_backends(settings, persona)
-        backends = Backends(vad=built.vad, asr=built.asr, llm=built.llm, tts=built.tts)
+        backends = build_backends(settings, persona)
 
         def tts_factory(p: Persona) -> Any:
             return build_tts(settings.tts, p)

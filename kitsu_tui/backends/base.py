@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -95,3 +96,22 @@ class TtsBackend(Protocol):
 
     def synthesize(self, text: str, speed: float = 1.0) -> Audio:
         """Return the whole chunk's audio."""
+
+
+@dataclass(slots=True)
+class Backends:
+    """One backend per stage; call load() on each (on its own worker) before use."""
+
+    vad: VadBackend
+    asr: AsrBackend
+    llm: LlmBackend
+    tts: TtsBackend
+
+    def load_all(self) -> dict[str, float]:
+        """Load every backend in turn (blocking) and return the seconds each took, for logs and benchmarks."""
+        seconds: dict[str, float] = {}
+        for name, backend in (("vad", self.vad), ("asr", self.asr), ("llm", self.llm), ("tts", self.tts)):
+            started = time.perf_counter()
+            backend.load()
+            seconds[name] = time.perf_counter() - started
+        return seconds

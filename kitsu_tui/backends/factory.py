@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-
 from kitsu_tui.backends.asr_whisper import WhisperAsr
-from kitsu_tui.backends.base import AsrBackend, LlmBackend, TtsBackend, VadBackend
+from kitsu_tui.backends.base import Backends, LlmBackend, TtsBackend
 from kitsu_tui.backends.llm_llama import LlamaLlm
 from kitsu_tui.backends.llm_openai import OpenAiLlm
 from kitsu_tui.backends.tts_coqui import CoquiTts
@@ -14,25 +11,6 @@ from kitsu_tui.backends.tts_piper import PiperTts
 from kitsu_tui.backends.vad_silero import SileroVad
 from kitsu_tui.config.persona import Persona
 from kitsu_tui.config.settings import Settings, TtsSettings
-
-
-@dataclass(slots=True)
-class Backends:
-    """One backend per stage; call load() on each (on its own worker) before use."""
-
-    vad: VadBackend
-    asr: AsrBackend
-    llm: LlmBackend
-    tts: TtsBackend
-
-    def load_all(self) -> dict[str, float]:
-        """Load every backend in turn (blocking) and return the seconds each took, for logs and benchmarks."""
-        seconds: dict[str, float] = {}
-        for name, backend in (("vad", self.vad), ("asr", self.asr), ("llm", self.llm), ("tts", self.tts)):
-            started = time.perf_counter()
-            backend.load()
-            seconds[name] = time.perf_counter() - started
-        return seconds
 
 
 def build_tts(settings: TtsSettings, persona: Persona | None = None) -> TtsBackend:

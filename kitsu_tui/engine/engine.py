@@ -8,14 +8,13 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kitsu_tui.audio.base import AudioInput, AudioOutput
-from kitsu_tui.backends.base import AsrBackend, BackendError, LlmBackend, TtsBackend, VadBackend
+from kitsu_tui.backends.base import BackendError, Backends, TtsBackend
 from kitsu_tui.backends.worker import ModelWorker
 from kitsu_tui.config.persona import Persona, load_persona
 from kitsu_tui.config.settings import Settings
@@ -46,16 +45,6 @@ from kitsu_tui.engine.turns import Turn, TurnRunner
 log = logging.getLogger(__name__)
 
 CORE_MODULES = ("vad", "asr", "llm", "tts")
-
-
-@dataclass
-class Backends:
-    """The four model backends the engine drives."""
-
-    vad: VadBackend
-    asr: AsrBackend
-    llm: LlmBackend
-    tts: TtsBackend
 
 
 class Engine(EngineCommands):
