@@ -76,6 +76,7 @@ class Listener:
         self._partial_task: asyncio.Task[None] | None = None
         self._last_partial_at = 0.0
         self._speculative: tuple[int, asyncio.Task[AsrResult]] | None = None
+        self._last_speculation: asyncio.Task[AsrResult] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._level_at = 0.0
 
@@ -145,9 +146,13 @@ class Listener:
             self.vs.speculative_asr
             and self._announced
             and self._speculative is None
-            and self._silence_s >= min(0.128, self.vs.end_silence_ms / 1000 / 2)
+            and self._silence_s * 1000 >= min(self.vs.speculative_after_ms, self.vs.end_silence_ms / 2)
+            and (self._last_speculation is None or self._last_speculation.done())  # never pile up ASR runs
         ):
-            self._speculative = (len(self._speech), asyncio.create_task(self._transcribe(final=True)))
+            task = asyncio.create_task(self._transcribe(final=True))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a discarded guess may fail quietly
+            self._speculative = (len(self._speech), task)
+            self._last_speculation = task
         if self._silence_s * 1000 >= self.vs.end_silence_ms:
             await self._endpoint(now)
 
