@@ -296,7 +296,7 @@ cmd_test() {
     local total="${KITSU_TEST_TIMEOUT:-3600}" per_test="${KITSU_TEST_TIMEOUT_PER_TEST:-600}"
 
     step "ruff check ."
-    limited 600 "$VENV/bin/ruff" check . || failed+=("ruff")
+    limited 600 "$VENV/bin/ruff" check --output-format concise . || failed+=("ruff")
     step "mypy kitsu_tui"
     limited 900 "$VENV/bin/mypy" kitsu_tui || failed+=("mypy")
     step "lint-imports (import-linter contracts in pyproject.toml)"
