@@ -34,7 +34,8 @@ class Transcript(Vertical):
 
     def compose(self) -> ComposeResult:
         """A RichLog (markup off) and the partial line."""
-        yield RichLog(max_lines=self.max_lines, wrap=True, markup=False, highlight=False, id="transcript-log")
+        yield RichLog(max_lines=self.max_lines, min_width=20, wrap=True, markup=False, highlight=False,
+                      id="transcript-log")
         yield Static("", id="transcript-partial", markup=False)
 
     def add(self, label: str, text: str, note: str = "", label_style: str = "") -> None:

@@ -75,8 +75,7 @@ class TtsQueue(Static):
         self._render_rows()
 
     def _render_rows(self) -> None:
-        width = max(20, (self.size.width or 40) - 2)
-        out = Text(no_wrap=True, overflow="ellipsis")
+        out = Text()
         for i, row in enumerate(sorted(self.rows.values(), key=lambda r: r.index)):
             if i:
                 out.append("\n")
@@ -85,6 +84,6 @@ class TtsQueue(Static):
             out.append(f"{STATUS_LABELS.get(row.status, row.status):<8}", style=style)
             out.append(f"{duration} ", style="dim")
             detail = f"{row.text} ({row.reason})" if row.reason else row.text
-            out.append(shorten(detail, max(8, width - 15)), style="reverse" if row.status == "playing" else "")
+            out.append(shorten(detail, 300), style="reverse" if row.status == "playing" else "")
         self.update(out if self.rows else Text("empty", style="dim"))
         self.border_subtitle = f"{sum(r.status in ('queued', 'synthesizing', 'ready') for r in self.rows.values())} waiting"
