@@ -14,11 +14,11 @@ LONG = ("This is the first sentence of a long story. Then a second sentence foll
         "A third sentence keeps going on and on. The fourth sentence should never be heard.")
 
 
-async def wait_for_event(rec, kind: str, timeout: float = 10) -> None:
+async def wait_for_event(rec, kind: str, limit_s: float = 10) -> None:
     async def poll() -> None:
-        while not rec.of(kind):
+        while not rec.of(kind):  # noqa: ASYNC110 - polling a plain list the engine appends to
             await asyncio.sleep(0.01)
-    await asyncio.wait_for(poll(), timeout)
+    await asyncio.wait_for(poll(), limit_s)
 
 
 def utterance(text: str) -> Utterance:

@@ -8,9 +8,9 @@ from kitsu_tui.backends.fakes import FakeLlm, FakeTts
 from kitsu_tui.engine.events import SentenceStatus, Source
 
 
-async def run_chat(engine, text: str = "hello", timeout: float = 15) -> dict:
+async def run_chat(engine, text: str = "hello", limit_s: float = 15) -> dict:
     assert engine.submit_text(text, Source.CHAT, "viewer")
-    await asyncio.wait_for(engine.wait_idle(), timeout)
+    await asyncio.wait_for(engine.wait_idle(), limit_s)
     return engine.records[-1]
 
 
