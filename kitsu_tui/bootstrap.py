@@ -115,6 +115,9 @@ def build_engine(
         rate = int(getattr(backends.tts, "sample_rate", 22050) or 22050)
         output, reason = open_speakers(settings, rate)
         if reason:
+            if settings.audio.play_audio and settings.audio.record_dir is None:
+                settings.audio.record_dir = settings.paths.data_dir / "recordings"  # a WAV sink instead
+                reason += f"; replies are written to {settings.audio.record_dir}/"
             warnings.append(reason)
     analyzer = LipsyncAnalyzer()
     engine = Engine(

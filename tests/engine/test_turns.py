@@ -100,3 +100,19 @@ async def test_speech_gate_holds_speech_until_cleared(make_engine) -> None:
     gate["reason"] = None
     await asyncio.wait_for(engine.wait_idle(), 10)
     assert rec.of("PlaybackStarted") and engine.records[-1]["spoken"] == "Held line here."
+
+
+async def test_lipsync_follows_played_audio_at_30hz_or_more(make_engine) -> None:
+    from kitsu_tui.audio.lipsync import LipsyncAnalyzer
+
+    analyzer = LipsyncAnalyzer()
+    engine, rec = await make_engine(llm=FakeLlm(["A fairly long sentence so the mouth has time to move around."]),
+                                    analyzer=analyzer.analyze)
+    await run_chat(engine)
+    start = rec.of("PlaybackStarted")[0].ts
+    end = rec.of("PlaybackFinished")[-1].ts
+    frames = [e for e in rec.of("MouthUpdated") if start <= e.ts <= end]
+    assert len(frames) / (end - start) >= 30, "mouth frames at >= 30 Hz while speaking"
+    values = [f.value for f in frames]
+    assert max(values) > 0.3 and min(values) < max(values) / 2, "the mouth opens and closes with the audio"
+    assert rec.of("MouthUpdated")[-1].value == 0.0, "the mouth closes when speech ends"
