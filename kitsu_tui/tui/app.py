@@ -55,21 +55,16 @@ KEY_ACTIONS = [
 
 
 def default_engine_factory(settings: Settings) -> EngineFactory:
-    """The real engine: microphone (or a clear reason), real backends, speakers or recordings to files."""
+    """The real engine: microphone (or a clear reason), real backends, speakers (or WAV files, see build_engine)."""
 
     def factory() -> EngineParts:
-        from kitsu_tui.audio.outputs import NullOutput
         from kitsu_tui.bootstrap import build_engine, open_microphone
 
         mic, mic_reason = open_microphone(settings)
         parts = build_engine(settings, inputs=[mic] if mic is not None else [])
         if mic_reason:
             parts.warnings.insert(0, f"{mic_reason}. Voice is off; type in the chat box to talk to kitsu.")
-        no_speakers = isinstance(parts.engine.player.output, NullOutput) and settings.audio.play_audio
-        if no_speakers and settings.audio.record_dir is None:
-            settings.audio.record_dir = settings.paths.data_dir / "recordings"
-            parts.warnings.append(f"no speakers: replies are recorded to {settings.audio.record_dir}/")
-        return parts
+        return parts  # without speakers build_engine already chose a null sink + WAV files and said so
 
     return factory
 

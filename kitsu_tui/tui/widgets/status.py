@@ -23,7 +23,7 @@ def meter(level: float, cells: int = METER_CELLS) -> str:
     """A bar for a 0..1 level (RMS is scaled so normal speech fills most of it)."""
     filled = min(1.0, max(0.0, level) * 6.0) * cells
     whole = int(filled)
-    part = BLOCKS[int((filled - whole) * (len(BLOCKS) - 1))] if whole < cells else ""
+    part = BLOCKS[int((filled - whole) * (len(BLOCKS) - 1))].strip() if whole < cells else ""
     return ("█" * whole + part).ljust(cells, "·")[:cells]
 
 
