@@ -45,6 +45,8 @@ TARGETS = (
 )
 """(source, stage, statistic, limit in ms) from the issue; peak RSS <= 1024 MB is checked separately."""
 RSS_TARGET_MB = 1024.0
+CHAT_GAP_S = 1.0
+"""A chat message arrives this long after the previous reply ended (as in a show; lets the idle warm-up finish)."""
 
 
 def machine() -> dict[str, Any]:
@@ -135,20 +137,25 @@ async def run_bench(settings: Settings, voice_turns: int = 10, chat_turns: int =
                 produced = await driver.feed(VoiceItem(label=f"utterance-{index + 1}", audio=clip))
                 _report(err, "voice", index + 1, voice_turns, produced)
             for index in range(chat_turns):
-                item = ChatItem(user=f"viewer{index + 1}", text=CHAT_LINES[index % len(CHAT_LINES)])
+                item = ChatItem(user=f"viewer{index + 1}", text=CHAT_LINES[index % len(CHAT_LINES)], delay=CHAT_GAP_S)
                 _report(err, "chat", index + 1, chat_turns, await driver.feed(item))
         finally:
             await engine.stop()
     peak = max(peak_rss_mb(), tally.rss_peak_mb)
     results = bench_results(tally.records, load_s, {"after_load": after_load, "peak": peak})
     results["errors"] = tally.error_counts()
+    results["turns"] = tally.records
     out.write(json.dumps(results, indent=2) + "\n" if as_json else format_table(results) + "\n")
     return 0 if tally.records else 1
 
 
 def _report(err: TextIO, source: str, index: int, total: int, produced: list[dict[str, Any]]) -> None:
     """One progress line per turn on stderr."""
-    latency: dict[str, Any] = next((r.get("latency_ms", {}) for r in produced if r.get("source") == source), {})
-    first = latency.get("first_audio")
-    err.write(f"bench: {source} {index}/{total} first audio {first if first is not None else '-'} ms\n")
+    turn = next((r for r in produced if r.get("source") == source), None)
+    if turn is None:
+        err.write(f"bench: {source} {index}/{total}: no turn (nothing heard)\n")
+    else:
+        stages = " ".join(f"{k}={v:.0f}" for k, v in turn.get("latency_ms", {}).items())
+        why = f" rejected: {turn['rejected']}" if turn.get("rejected") else f" error: {turn['error']}" if turn.get("error") else ""
+        err.write(f"bench: {source} {index}/{total} {turn.get('transcript', '')!r} -> {stages}{why}\n")
     err.flush()

@@ -74,7 +74,14 @@ class TurnDriver:
         if item.delay > 0:
             await asyncio.sleep(item.delay)
         await self._bounded(self.mic.speak(item.audio))
-        await self._bounded(self.settler.wait())
+        await self._bounded(self._settle())
+
+    async def _settle(self) -> None:
+        """VoiceSettler, then engine idle: the settler sees current=None while the engine still finishes the
+        turn (memory summary) before TurnCompleted, which would file the record under the next item."""
+        assert self.settler is not None
+        await self.settler.wait()
+        await self.engine.wait_idle()
 
     def _check_voice(self, item: VoiceItem, produced: list[dict[str, Any]]) -> None:
         """Count an utterance that made no turn, and (on replay) one heard differently than when recorded."""

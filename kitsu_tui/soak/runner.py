@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import signal
 import sys
 import tempfile
@@ -35,6 +36,8 @@ from kitsu_tui.soak.progress import ProgressBar
 from kitsu_tui.soak.session import SessionWriter, read_session
 from kitsu_tui.soak.summary import SoakTally, build_summary, write_summary
 from kitsu_tui.telemetry.system import current_rss_mb, ensure_telemetry, peak_rss_mb
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -98,6 +101,7 @@ class SoakRun:
         self.tally = SoakTally(input_problems=list(plan.problems))
         self.stopped_by = "plan finished"
         self.interrupted = False
+        self.crashed = ""
         self.started = time.monotonic()
         self._body: asyncio.Task[Any] | None = None
         self._failures: list[str] = []
@@ -134,8 +138,15 @@ class SoakRun:
                                  if self.options.record_session else None)
         try:
             self._body = asyncio.create_task(self._feed_all(engine, driver, progress))
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._body
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # the summary so far is still worth having
+                log.exception("soak stopped by an error")
+                self.crashed = f"{type(exc).__name__}: {exc}"
+                self.stopped_by = f"error: {self.crashed}"
+                self.err.write(f"kitsu: soak stopped by an error: {self.crashed}\n")
         finally:
             if handled:
                 with contextlib.suppress(Exception):
@@ -195,7 +206,7 @@ class SoakRun:
             "elapsed_s": round(time.monotonic() - self.started, 1),
             "feeding_s": round(time.monotonic() - self.started_feeding, 1) if self.started_feeding else 0.0,
             "load_s": self.load_s,
-            "complete": not self.interrupted and not self._failures,
+            "complete": not (self.interrupted or self._failures or self.crashed),
             "stopped_by": self.stopped_by,
             "source": self.plan.source,
             "options": {"max_turns": o.max_turns, "duration_minutes": o.duration_minutes,
@@ -212,6 +223,8 @@ class SoakRun:
             return 130
         if self._failures:
             return 2
+        if self.crashed:
+            return 1
         errors = summary["errors"]
         if errors["total"] and errors["rate"] > self.options.max_error_rate:
             self.err.write(f"kitsu: soak failed: {errors['total']} errors in {self.tally.attempted} turns "
