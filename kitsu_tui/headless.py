@@ -40,8 +40,7 @@ class VoiceSettler:
         c = self.counts
         return (
             c["SpeechStarted"] == c["SpeechEnded"] == c["TranscriptFinal"]
-            and self.engine.current is None
-            and self.engine.pending.empty()
+            and not self.engine.busy
         )
 
     async def wait(self) -> None:

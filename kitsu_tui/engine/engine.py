@@ -82,6 +82,8 @@ class Engine(EngineCommands):
         self.history: list[tuple[str, str]] = []
         self.pending: asyncio.Queue[Turn] = asyncio.Queue()
         self.current: TurnRunner | None = None
+        self.completing = False
+        """True while a finished turn is being stored (memory, recording) before TurnCompleted."""
         self.records: list[dict[str, Any]] = []
         self._speech_gates: dict[str, Callable[[], str | None]] = {}
         self._turn_ids = 0
@@ -222,6 +224,11 @@ class Engine(EngineCommands):
     async def wait_loaded(self) -> None:
         """Return once every model finished loading (or failed)."""
         await self._loaded.wait()
+
+    @property
+    def busy(self) -> bool:
+        """A turn is running, being stored, or waiting."""
+        return self.current is not None or self.completing or not self.pending.empty()
 
     async def wait_idle(self) -> None:
         """Return once no turn is running or waiting."""
@@ -366,8 +373,12 @@ class Engine(EngineCommands):
             try:
                 await runner.run()
             finally:
-                self.current = None
-                await self._complete(turn)
+                self.current = None  # memory summaries may use the LLM now
+                self.completing = True
+                try:
+                    await self._complete(turn)
+                finally:
+                    self.completing = False
                 if self.pending.empty():
                     self._idle.set()
                 self.refresh_state()
