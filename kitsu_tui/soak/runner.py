@@ -123,7 +123,7 @@ class SoakRun:
         self.tally.rss_start_mb = current_rss_mb()
         loop = asyncio.get_running_loop()
         handled = False
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        with contextlib.suppress(RuntimeError, ValueError):  # no signals here (Windows, not the main thread)
             loop.add_signal_handler(signal.SIGINT, self._on_sigint)
             handled = True
         progress = ProgressBar(self.err, self.options.max_turns, self._duration_s(), enabled=self.options.progress)
