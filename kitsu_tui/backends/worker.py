@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,25 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _DONE = object()
+_background_nice = 0
+
+
+def set_background_nice(increment: int) -> None:
+    """Lower the CPU priority of model threads started from now on (and of the native threads they spawn).
+
+    The interactive console calls this so its UI thread keeps the CPU while models run; 0 leaves it alone.
+    """
+    global _background_nice
+    _background_nice = max(0, min(19, int(increment)))
+
+
+def _lower_thread_priority() -> None:
+    """Thread initializer: renice this worker thread (Linux nice values are per thread and inherited)."""
+    if _background_nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    with contextlib.suppress(OSError):
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + _background_nice))
 
 
 class ModelWorker:
@@ -19,7 +39,8 @@ class ModelWorker:
 
     def __init__(self, name: str, threads: int = 1) -> None:
         self.name = name
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"kitsu-{name}")
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"kitsu-{name}",
+                                            initializer=_lower_thread_priority)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(*args) on the worker thread and await its result."""

@@ -362,6 +362,8 @@ class TuiSettings(Section):
     """Recent turns whose first-audio latency the status bar sparkline shows."""
     stall_warn_ms: float = Field(50.0, ge=5.0, le=10000.0)
     """An event-loop stall longer than this is logged as a warning."""
+    model_nice: int = Field(5, ge=0, le=19)
+    """Nice increment for model threads while the console runs, so the UI stays responsive (0 = off)."""
 
 
 class TelemetrySettings(Section):

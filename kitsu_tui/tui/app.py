@@ -126,6 +126,9 @@ class KitsuApp(App[int]):
 
     async def _boot(self) -> None:
         """Build the engine off the loop, attach the bridge, then start it without waiting for the models."""
+        from kitsu_tui.backends.worker import set_background_nice
+
+        set_background_nice(self.settings.tui.model_nice)  # model threads yield the CPU to the UI thread
         try:
             parts = await asyncio.to_thread(self.engine_factory)
         except ConfigError as exc:

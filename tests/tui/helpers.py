@@ -12,11 +12,11 @@ from kitsu_tui.tui.app import KitsuApp
 from kitsu_tui.tui.widgets.transcript import Transcript
 
 
-async def started(app: KitsuApp, pilot: Pilot[int]) -> None:
-    """Wait until the engine is built, started and its (fake) models are loaded."""
-    await asyncio.wait_for(app.wait_ready(), 10)
+async def started(app: KitsuApp, pilot: Pilot[int], limit_s: float = 10.0) -> None:
+    """Wait until the engine is built, started and its models are loaded."""
+    await asyncio.wait_for(app.wait_ready(), limit_s)
     assert app.engine is not None, app.boot_error
-    await asyncio.wait_for(app.engine.wait_loaded(), 10)
+    await asyncio.wait_for(app.engine.wait_loaded(), limit_s)
     await pilot.pause(0.1)
 
 

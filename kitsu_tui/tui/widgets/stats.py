@@ -47,4 +47,4 @@ class SystemStats(Static):
             out.append("\nno NVIDIA GPU", style="bold yellow")
             if sample.gpu_status:
                 out.append(f"\n{shorten(clean(sample.gpu_status), 60)}", style="dim")
-        self.update(out)
+        self.update(out, layout=False)

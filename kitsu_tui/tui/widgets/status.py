@@ -104,4 +104,4 @@ class StatusBar(Horizontal):
             out.append(" │ ")
             out.append(f"asr {_ms(lat.get('asr_final'))} llm {_ms(lat.get('llm_first_token'))} "
                        f"tts {_ms(lat.get('tts_first_audio'))} → {_ms(lat.get('first_audio'))} ms", style="dim")
-        self.query_one("#status-text", Static).update(out)
+        self.query_one("#status-text", Static).update(out, layout=False)

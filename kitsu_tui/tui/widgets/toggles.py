@@ -59,10 +59,10 @@ class ModuleToggles(OptionList):
 
     def _prompt(self, name: str) -> Text:
         state, reason = self.states.get(name, ("off", "not set up" if name not in self.toggleable else ""))
-        line = Text(f"{name:<8}", style="bold")
+        line = Text(f"{name:<10}", style="bold", no_wrap=True, overflow="ellipsis")
         line.append(f"{state:<6}", style=STATE_STYLES.get(state, ""))
         if reason:
-            line.append(" " + shorten(reason, 40), style="red" if state == "error" else "dim")
+            line.append(" " + shorten(reason, 80), style="red" if state == "error" else "dim")
         return line
 
     def _rebuild(self) -> None:

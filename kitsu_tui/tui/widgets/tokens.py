@@ -48,4 +48,4 @@ class TokenStream(Static):
         body = Text(self.text)
         if self.generating:
             body.append("▍", style="dim")
-        self.update(body)
+        self.update(body, layout=False)  # fixed-size panel: no screen re-layout per token batch

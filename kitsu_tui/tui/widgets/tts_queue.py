@@ -85,5 +85,5 @@ class TtsQueue(Static):
             out.append(f"{duration} ", style="dim")
             detail = f"{row.text} ({row.reason})" if row.reason else row.text
             out.append(shorten(detail, 300), style="reverse" if row.status == "playing" else "")
-        self.update(out if self.rows else Text("empty", style="dim"))
+        self.update(out if self.rows else Text("empty", style="dim"), layout=False)
         self.border_subtitle = f"{sum(r.status in ('queued', 'synthesizing', 'ready') for r in self.rows.values())} waiting"
