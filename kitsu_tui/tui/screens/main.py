@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -90,7 +91,10 @@ class MainScreen(Screen[None]):
     def apply_events(self, events: list[Event]) -> None:
         """Update the widgets for a batch of events, in order."""
         for event in events:
-            self._apply(event)
+            try:
+                self._apply(event)
+            except NoMatches:
+                return  # the screen is being torn down (quitting): late engine events have nowhere to go
 
     def _apply(self, event: Event) -> None:  # noqa: C901 - one flat dispatch is the clearest form here
         transcript = self.query_one(Transcript)
