@@ -391,7 +391,10 @@ class Engine(EngineCommands):
         if record["spoken"]:
             self.history.append(("assistant", record["spoken"]))
         keep = max(2, self.settings.llm.history_turns * 2)
-        del self.history[:-keep]
+        if len(self.history) > keep:
+            # Trim in blocks, not one exchange per turn: the prompt prefix (and llama.cpp's KV cache of it)
+            # then stays valid for several turns instead of being re-read in full on every turn.
+            del self.history[: len(self.history) - max(2, keep // 2)]
         if self.memory is not None:
             try:
                 if turn.source != Source.SAY:
