@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -133,11 +132,15 @@ class TurnRunner:
         finally:
             self._llm_done = True
             self._queued.set()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await player_task
-            for _, _, task in self._synth:
-                if task is not None and not task.done():
-                    task.cancel()
+            except asyncio.CancelledError:
+                player_task.cancel()  # the engine is stopping: end playback bookkeeping too
+                raise
+            finally:
+                for _, _, task in self._synth:
+                    if task is not None and not task.done():
+                        task.cancel()
 
     async def _generate(self) -> None:
         engine, turn = self.engine, self.turn

@@ -131,3 +131,11 @@ async def test_panic_hooks_of_modules_fire(make_engine) -> None:
     await asyncio.sleep(0.1)
     assert calls == [True, False]
     assert any("scene BRB" in e.message for e in rec.of("Notice"))
+
+
+async def test_stop_while_speaking_returns_promptly(make_engine) -> None:
+    engine, rec = await make_engine(llm=FakeLlm([LONG]))
+    engine.submit_text("talk")
+    await wait_for_event(rec, "PlaybackStarted")
+    await asyncio.wait_for(engine.stop(), 2.0)
+    assert engine.state == "stopped"
