@@ -135,8 +135,9 @@ class TurnRunner:
             try:
                 await player_task
             except asyncio.CancelledError:
-                player_task.cancel()  # the engine is stopping: end playback bookkeeping too
-                raise
+                if _being_cancelled():
+                    player_task.cancel()  # the engine is stopping: end playback bookkeeping too
+                    raise
             finally:
                 for _, _, task in self._synth:
                     if task is not None and not task.done():
@@ -257,6 +258,10 @@ class TurnRunner:
                 continue
             try:
                 audio = await task
+            except asyncio.CancelledError:
+                if _being_cancelled():
+                    raise
+                audio = None  # an interrupt dropped this sentence's synthesis
             except Exception as exc:
                 log.exception("TTS failed on sentence %d", index)
                 engine.emit(StageError(turn_id=turn.turn_id, stage="tts", message=f"speech synthesis failed: {exc}"))
@@ -276,3 +281,9 @@ class TurnRunner:
             if segment.started and "first_audio" not in turn.marks:
                 turn.mark("first_audio", segment.started_at)
             turn.spoken.append(heard)
+
+
+def _being_cancelled() -> bool:
+    """True when the running task itself is being cancelled (not merely a task it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
