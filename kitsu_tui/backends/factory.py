@@ -50,6 +50,7 @@ def build_backends(settings: Settings, persona: Persona | None = None) -> Backen
         beam_size=settings.asr.beam_size,
         language=settings.asr.language,
         no_speech_threshold=settings.asr.no_speech_threshold,
+        fast_window=settings.asr.fast_window,
     )
     llm: LlmBackend
     if settings.llm.backend == "openai":

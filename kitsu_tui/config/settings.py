@@ -74,6 +74,8 @@ class AsrSettings(Section):
     """How often a partial transcript is computed while the person talks."""
     no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0)
     """Segments with a higher no-speech probability are dropped (no 'Thanks for watching')."""
+    fast_window: bool = True
+    """Encode only the utterance (+2 s) instead of Whisper's fixed 30 s window: ~4x faster finals, same words."""
 
 
 class LlmSettings(Section):
