@@ -139,6 +139,8 @@ class EngineSettings(Section):
     """A clause must be this long before it is sent to TTS as the first chunk."""
     max_chunk_chars: int = Field(220, ge=40, le=2000)
     """A chunk is cut at a word boundary when no punctuation comes before this many characters."""
+    speculative_reply: bool = True
+    """Start the reply on the early transcript during the endpointing silence; audio waits for the endpoint."""
     max_pending_turns: int = Field(8, ge=1, le=200)
     """Turns waiting behind the current one; older chat turns drop first when full."""
 

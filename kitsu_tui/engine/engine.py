@@ -82,6 +82,7 @@ class Engine(EngineCommands):
         self.history: list[tuple[str, str]] = []
         self.pending: asyncio.Queue[Turn] = asyncio.Queue()
         self.current: TurnRunner | None = None
+        self._tentative: Turn | None = None
         self.completing = False
         """True while a finished turn is being stored (memory, recording) before TurnCompleted."""
         self.records: list[dict[str, Any]] = []
@@ -192,6 +193,7 @@ class Engine(EngineCommands):
         listener = Listener(
             self.backends.vad, self.backends.asr, self.vad_worker, self.asr_worker, self.settings.vad,
             self.settings.asr, self.emit, self._on_utterance, self.persona.asr_hotwords, self._listening,
+            on_tentative=self._on_tentative, on_tentative_cancelled=self._on_tentative_cancelled,
         )
         self.set_module_state("mic", ModuleState.ON, source.name)
         try:
@@ -287,7 +289,44 @@ class Engine(EngineCommands):
         self._turn_ids += 1
         return self._turn_ids
 
+    def _on_tentative(self, utt: Utterance) -> None:
+        """An early transcript during the endpointing silence: start the reply now, hold its audio."""
+        if (not self.settings.engine.speculative_reply or self._tentative is not None or self.busy
+                or self.panicked or self.paused or not self.module_on("llm")):
+            return
+        turn = Turn(self.next_turn_id(), Source.VOICE, utt.text, arrived=utt.speech_end,
+                    speech_start=utt.speech_start, utterance_id=utt.utterance_id,
+                    confirmed=asyncio.get_running_loop().create_future())
+        self._tentative = turn
+        self._enqueue(turn)
+
+    def _on_tentative_cancelled(self, utterance_id: int) -> None:
+        turn = self._tentative
+        if turn is not None and turn.utterance_id == utterance_id:
+            self._tentative = None
+            self._discard(turn, "speech went on")
+
+    def _discard(self, turn: Turn, reason: str) -> None:
+        """Drop a speculative reply: it is never heard and leaves no record."""
+        turn.discarded = True
+        if turn.confirmed is not None and not turn.confirmed.done():
+            turn.confirmed.set_result(False)
+        if self.current is not None and self.current.turn is turn:
+            self.interrupt(reason)
+
     async def _on_utterance(self, utt: Utterance) -> None:
+        tentative = self._tentative
+        if tentative is not None and tentative.utterance_id == utt.utterance_id:
+            self._tentative = None
+            if utt.text and utt.text == tentative.text:
+                tentative.endpointed_at, tentative.asr_ms = utt.endpointed_at, round(utt.asr_ms, 1)
+                if self.admit(tentative):
+                    assert tentative.confirmed is not None
+                    tentative.confirmed.set_result(True)
+                else:
+                    self._discard(tentative, "refused")
+                return
+            self._discard(tentative, "transcript changed")
         if not utt.text:
             return
         if self.current is not None and not self._barge_in_allowed(utt.text):
@@ -358,6 +397,10 @@ class Engine(EngineCommands):
         await self._loaded.wait()
         while True:
             turn = await self.pending.get()
+            if turn.discarded:
+                if self.pending.empty():
+                    self._idle.set()
+                continue
             self._idle.clear()
             while self.paused and not self.panicked:  # noqa: ASYNC110 - pause is rare; a poll keeps it simple
                 await asyncio.sleep(0.05)
@@ -385,6 +428,9 @@ class Engine(EngineCommands):
 
     async def _complete(self, turn: Turn) -> None:
         turn.mark("end")
+        if turn.discarded:
+            self._recording.pop(turn.turn_id, None)
+            return
         record = turn.record()
         if turn.source != Source.SAY:
             self.history.append(("user", turn.text if not turn.author else f"{turn.author}: {turn.text}"))

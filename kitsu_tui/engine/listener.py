@@ -56,12 +56,16 @@ class Listener:
         on_utterance: Callable[[Utterance], Awaitable[None]],
         hotwords: Callable[[], str],
         enabled: Callable[[], bool],
+        on_tentative: Callable[[Utterance], None] | None = None,
+        on_tentative_cancelled: Callable[[int], None] | None = None,
     ) -> None:
         self.vad, self.asr = vad, asr
         self.vad_worker, self.asr_worker = vad_worker, asr_worker
         self.vs, self.asrs = vad_settings, asr_settings
         self._emit, self._on_utterance = emit, on_utterance
         self._hotwords, self._enabled = hotwords, enabled
+        self._on_tentative, self._on_tentative_cancelled = on_tentative, on_tentative_cancelled
+        self._tentative_uid = 0
         self._frame_s = 0.032
         pre_roll_frames = max(1, int(self.vs.pre_roll_ms / 32))
         self._pre_roll: collections.deque[np.ndarray] = collections.deque(maxlen=pre_roll_frames)
@@ -136,6 +140,7 @@ class Listener:
             self._voiced_s += frame_s
             self._silence_s = 0.0
             self._speculative = None  # speech resumed: any early transcript is stale
+            self._cancel_tentative()
             if not self._announced and self._voiced_s * 1000 >= self.vs.min_speech_ms:
                 self._announced = True
                 self._emit(SpeechStarted(speech_start=self._speech_start, ts=now))
@@ -150,11 +155,27 @@ class Listener:
             and (self._last_speculation is None or self._last_speculation.done())  # never pile up ASR runs
         ):
             task = asyncio.create_task(self._transcribe(final=True))
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a discarded guess may fail quietly
+            task.add_done_callback(self._speculation_done)
             self._speculative = (len(self._speech), task)
             self._last_speculation = task
         if self._silence_s * 1000 >= self.vs.end_silence_ms:
             await self._endpoint(now)
+
+    def _speculation_done(self, task: asyncio.Task[AsrResult]) -> None:
+        """An early transcript arrived: if the silence still holds, let the engine start replying (held)."""
+        if task.cancelled() or task.exception() is not None:
+            return  # a discarded guess may fail quietly; the endpoint runs its own ASR
+        valid = self._in_speech and self._speculative is not None and self._speculative[1] is task
+        text = task.result().text.strip()
+        if not valid or not text or self._on_tentative is None:
+            return
+        self._tentative_uid = self._utterance_id
+        self._on_tentative(Utterance(self._utterance_id, text, self._speech_start, self._last_speech, 0.0, 0.0))
+
+    def _cancel_tentative(self) -> None:
+        if self._tentative_uid and self._on_tentative_cancelled is not None:
+            self._on_tentative_cancelled(self._tentative_uid)
+        self._tentative_uid = 0
 
     def _maybe_partial(self, now: float) -> None:
         due = now - self._last_partial_at >= self.asrs.partial_interval_ms / 1000
@@ -177,6 +198,7 @@ class Listener:
     async def _endpoint(self, now: float) -> None:
         announced, speech_start, speech_end = self._announced, self._speech_start, self._last_speech
         speculative, uid = self._speculative, self._utterance_id
+        self._tentative_uid = 0
         audio = np.concatenate(self._speech) if self._speech else np.zeros(0, np.float32)
         self._reset()
         if not announced:
@@ -204,6 +226,7 @@ class Listener:
         await self._on_utterance(Utterance(uid, text, start, end, endpointed, asr_ms))
 
     def _reset(self) -> None:
+        self._cancel_tentative()
         self._in_speech = False
         self._announced = False
         self._speech = []

@@ -52,6 +52,11 @@ class Turn:
     marks: dict[str, float] = field(default_factory=dict)
     error: str = ""
     stop: threading.Event = field(default_factory=threading.Event)
+    utterance_id: int = 0
+    confirmed: asyncio.Future[bool] | None = None
+    """Set for a reply started during the endpointing silence: its audio waits until the endpoint confirms it."""
+    discarded: bool = False
+    """A speculative reply whose speaker went on talking: it leaves no record and no history."""
 
     def mark(self, name: str, at: float | None = None) -> None:
         """Record the first time a milestone happened."""
@@ -271,8 +276,10 @@ class TurnRunner:
             if audio is None or self.stale:
                 engine.emit(SentenceStateChanged(turn_id=turn.turn_id, index=index, status=SentenceStatus.SKIPPED))
                 continue
+            if turn.confirmed is not None and not turn.confirmed.done():
+                await turn.confirmed  # speculative reply: speak only once the person has really finished
             await engine.wait_until_speech_allowed(self)
-            if self.stale:
+            if self.stale or turn.discarded:
                 continue
             pending.append(engine.player.enqueue(turn.turn_id, index, text, audio, engine.backends.tts.sample_rate))
             engine.recorder_add(turn, audio, engine.backends.tts.sample_rate)

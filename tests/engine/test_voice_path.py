@@ -31,8 +31,10 @@ async def test_voice_turn_event_order(make_engine, tmp_path: Path) -> None:
                                              "TranscriptFinal", "TurnStarted", "PlaybackStarted", "TurnCompleted")]
     assert kinds[0] == "SpeechStarted"
     assert "TranscriptPartial" in kinds and kinds.index("TranscriptPartial") < kinds.index("SpeechEnded")
-    assert kinds[kinds.index("SpeechEnded"):] == ["SpeechEnded", "TranscriptFinal", "TurnStarted",
-                                                  "PlaybackStarted", "TurnCompleted"]
+    # the reply starts during the endpointing silence (speculative), but is heard only after the endpoint
+    assert kinds.index("TurnStarted") < kinds.index("SpeechEnded")
+    assert kinds[kinds.index("SpeechEnded"):] == ["SpeechEnded", "TranscriptFinal", "PlaybackStarted", "TurnCompleted"]
+    assert rec.of("PlaybackStarted")[0].ts >= rec.of("SpeechEnded")[0].ts
     record = engine.records[-1]
     assert record["source"] == "voice" and record["transcript"] == "hello kitsu how are you"
     ended = rec.of("SpeechEnded")[0]
@@ -57,3 +59,28 @@ async def test_muted_mic_hears_nothing(make_engine, tmp_path: Path) -> None:
     engine.set_muted(True)
     await asyncio.wait_for(engine.wait_inputs_done(), 10)
     assert not rec.of("SpeechStarted") and not engine.records
+
+
+def two_bursts_wav(path: Path, gap_s: float, rate: int = 16000) -> Path:
+    """Speech, a pause shorter than the endpointing silence, more speech."""
+    t = np.arange(int(0.9 * rate)) / rate
+    speech = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    gap = np.zeros(int(gap_s * rate), np.float32)
+    write_wav(path, np.concatenate([gap, speech, gap, speech, gap]), rate)
+    return path
+
+
+async def test_speculative_reply_is_discarded_when_the_person_goes_on(make_engine, tmp_path: Path) -> None:
+    asr = FakeAsr(["first half", "first half and the rest"])
+    source = WavFileInput([two_bursts_wav(tmp_path / "two.wav", 0.25)], realtime=True, trailing_silence_s=1.0)
+    engine, rec = await make_engine(asr=asr, llm=FakeLlm(["Reply to the half.", "Reply to all of it."]),
+                                    inputs=[source])
+    await asyncio.wait_for(engine.wait_inputs_done(), 15)
+    await asyncio.wait_for(engine.wait_idle(), 15)
+    assert [e.reason for e in rec.of("Interrupted")] == ["speech went on"]
+    assert len(rec.of("SpeechEnded")) == 1, "one utterance despite the pause"
+    assert [r["transcript"] for r in engine.records] == ["first half and the rest"]
+    assert engine.records[0]["spoken"] == "Reply to all of it."
+    heard = [e.text for e in rec.of("PlaybackStarted")]
+    assert heard == ["Reply to all of it."], "the discarded reply was never heard"
+    assert all("half." not in text for _, text in engine.history)
