@@ -137,6 +137,8 @@ class EngineSettings(Section):
     """Ignore barge-in speech that mostly repeats what kitsu is saying (mic hearing the speakers)."""
     first_chunk_min_chars: int = Field(12, ge=1, le=200)
     """A clause must be this long before it is sent to TTS as the first chunk."""
+    first_chunk_max_chars: int = Field(60, ge=20, le=2000)
+    """The first chunk is cut at a word boundary past this length when no punctuation came (faster first audio)."""
     max_chunk_chars: int = Field(220, ge=40, le=2000)
     """A chunk is cut at a word boundary when no punctuation comes before this many characters."""
     speculative_reply: bool = True

@@ -20,9 +20,11 @@ class SentenceChunker:
     "Dr. Fox" and "e.g. this" are not cut.
     """
 
-    def __init__(self, first_chunk_min_chars: int = 12, max_chunk_chars: int = 220) -> None:
+    def __init__(self, first_chunk_min_chars: int = 12, max_chunk_chars: int = 220,
+                 first_chunk_max_chars: int = 60) -> None:
         self.first_chunk_min_chars = first_chunk_min_chars
         self.max_chunk_chars = max_chunk_chars
+        self.first_chunk_max_chars = max(first_chunk_min_chars + 1, first_chunk_max_chars)
         self._buffer = ""
         self._emitted = 0
 
@@ -73,9 +75,10 @@ class SentenceChunker:
                     return i + 1
             elif ch == "\n" and buf[: i + 1].strip():
                 return i + 1
-        if len(buf) > self.max_chunk_chars:
-            space = buf.rfind(" ", 0, self.max_chunk_chars)
-            return space if space > 0 else self.max_chunk_chars
+        limit = self.first_chunk_max_chars if self._emitted == 0 else self.max_chunk_chars
+        if len(buf) > limit:  # no punctuation in sight: cut at a word boundary so speech can start
+            space = buf.rfind(" ", 0, limit)
+            return space if space > 0 else limit
         return None
 
     @staticmethod
@@ -86,7 +89,8 @@ class SentenceChunker:
         while start > 0 and (buf[start - 1].isalpha() or buf[start - 1] == "."):
             start -= 1
         word = buf[start:dot].lower()
-        return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha() and word != "i")
+        dotted = "." in word and all(len(part) <= 1 for part in word.split("."))  # e.g. p.m. U.S.
+        return word in _ABBREVIATIONS or dotted or (len(word) == 1 and word.isalpha() and word != "i")
 
 
 def _speakable(chunk: str) -> bool:

@@ -170,7 +170,8 @@ class Engine(EngineCommands):
             try:
                 await workers[name].call(backend.load)
                 if name == "llm":
-                    await self.llm_worker.call(backend.warm, await self.prompt.prefix())
+                    await self.prompt.refresh_notes("")  # restored summaries from the last session
+                    await self.llm_worker.call(backend.warm, await self.prompt.conversation())
                 self.set_module_state(name, ModuleState.ON, f"loaded in {time.monotonic() - started:.1f}s")
             except Exception as exc:
                 if isinstance(exc, BackendError):
@@ -451,7 +452,7 @@ class Engine(EngineCommands):
                 log.exception("memory write failed")
                 self.emit(StageError(turn_id=turn.turn_id, stage="memory", message=str(exc)))
         if self.module_on("llm") and self.pending.empty():
-            self.spawn(self._warm_conversation(), "kitsu-llm-warm")
+            self.spawn(self._warm_conversation(f"{turn.text} {record['spoken']}"), "kitsu-llm-warm")
         chunks = self._recording.pop(turn.turn_id, None)
         if chunks and self.settings.audio.record_dir is not None:
             path = Path(self.settings.audio.record_dir) / f"turn-{turn.turn_id:04d}.wav"
@@ -461,9 +462,10 @@ class Engine(EngineCommands):
         self.records.append(record)
         self.emit(TurnCompleted(turn_id=turn.turn_id, record=record))
 
-    async def _warm_conversation(self) -> None:
-        """Pre-fill the LLM's KV cache with persona + history while idle, so the next reply starts fast."""
+    async def _warm_conversation(self, topic: str = "") -> None:
+        """Recall memory for the topic and pre-fill the LLM's KV cache with the conversation while idle."""
         try:
+            await self.prompt.refresh_notes(topic)
             await self.llm_worker.call(self.backends.llm.warm, await self.prompt.conversation())
         except Exception:
             log.warning("LLM warm-up after the turn failed", exc_info=True)
@@ -524,7 +526,7 @@ class Engine(EngineCommands):
 
         self.emit(PersonaChanged(name=persona.name, display_name=persona.shown_name))
         if self.module_on("llm"):
-            await self.llm_worker.call(self.backends.llm.warm, await self.prompt.prefix())
+            await self.llm_worker.call(self.backends.llm.warm, await self.prompt.conversation())
 
 
 def _safe_gate(gate: Callable[[], str | None]) -> str | None:

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+NOTES_MAX_CHARS = 400
+"""Remembered notes are re-read by the LLM each time they change: keep them short (prefill ~250 tok/s)."""
+
 
 class PromptBuilder:
     """Assembles system prompt, few-shot examples, recalled memory, recent history and the new input."""
@@ -22,6 +25,7 @@ class PromptBuilder:
         self.engine = engine
         self._cache_key: tuple[int, str] | None = None
         self._prefix: list[ChatMessage] = []
+        self._notes: list[str] = []
 
     async def prefix(self) -> list[ChatMessage]:
         """The part of every prompt that never changes for a persona (cached)."""
@@ -38,26 +42,37 @@ class PromptBuilder:
         return list(self._prefix)
 
     async def conversation(self) -> list[ChatMessage]:
-        """Prefix plus recent history: what every next prompt starts with (worth keeping in the KV cache)."""
+        """Prefix, history and remembered notes: what the next prompt starts with (kept in the KV cache)."""
         messages = await self.prefix()
         messages.extend(ChatMessage(role, text) for role, text in self.engine.history)
+        if self._notes:
+            messages.append(ChatMessage("system", "Things you remember:\n- " + "\n- ".join(self._notes)))
         return messages
 
-    async def messages(self, turn: Turn) -> list[ChatMessage]:
-        """The full prompt for a turn; recalled memory goes last so the cached conversation prefix stays valid."""
-        messages = await self.conversation()
+    async def refresh_notes(self, topic: str) -> None:
+        """Recall memory for the conversation's current topic, ahead of the next turn (so it can be cached)."""
         memory = self.engine.memory
-        if memory is not None:
-            try:
-                recalled = await memory.recall(turn.text, self.engine.settings.memory.recall_limit,
-                                               exclude_recent=len(self.engine.history))
-                notes = [*await memory.restored_context(), *recalled]
-            except Exception:
-                log.exception("memory recall failed")
-                notes = []
-            notes = list(dict.fromkeys(notes))[:4]
-            if notes:
-                messages.append(ChatMessage("system", "Things you remember:\n- " + "\n- ".join(notes)))
+        if memory is None:
+            self._notes = []
+            return
+        try:
+            recalled = await memory.recall(topic, self.engine.settings.memory.recall_limit,
+                                           exclude_recent=len(self.engine.history)) if topic.strip() else []
+            notes = [*await memory.restored_context(), *recalled]
+        except Exception:
+            log.exception("memory recall failed")
+            return
+        kept, size = [], 0
+        for note in dict.fromkeys(n.strip() for n in notes if n.strip()):
+            if size + len(note) > NOTES_MAX_CHARS:
+                break
+            kept.append(note)
+            size += len(note)
+        self._notes = kept
+
+    async def messages(self, turn: Turn) -> list[ChatMessage]:
+        """The full prompt for a turn: the cached conversation plus the new input."""
+        messages = await self.conversation()
         user = turn.text if turn.source != Source.CHAT or not turn.author else f"{turn.author} says: {turn.text}"
         messages.append(ChatMessage("user", user))
         return messages
@@ -75,6 +90,9 @@ class PromptBuilder:
         llm = engine.backends.llm
 
         def run() -> str:
+            aside = getattr(llm, "complete_aside", None)  # keeps the conversation's KV cache intact
+            if aside is not None:
+                return str(aside(messages, params))
             return "".join(llm.stream(messages, params, lambda: False))
 
         return (await engine.llm_worker.call(run)).strip()

@@ -108,11 +108,12 @@ class TurnRunner:
         self.engine = engine
         self.turn = turn
         s = engine.settings.engine
-        self.chunker = SentenceChunker(s.first_chunk_min_chars, s.max_chunk_chars)
+        self.chunker = SentenceChunker(s.first_chunk_min_chars, s.max_chunk_chars, s.first_chunk_max_chars)
         self._synth: list[tuple[int, str, asyncio.Task[Any] | None]] = []
         self._queued = asyncio.Event()
         self._llm_done = False
         self._safe_line_used = False
+        self._first_index: int | None = None
         self._tts_slots = asyncio.Semaphore(engine.settings.tts.workers)
 
     @property
@@ -220,6 +221,8 @@ class TurnRunner:
                 self._safe_line_used = True
                 text, index = engine.persona.safe_line, index + 1
         turn.mark("first_clause")
+        if self._first_index is None:
+            self._first_index = index
         engine.emit(SentenceQueued(turn_id=turn.turn_id, index=index, text=text))
         task = asyncio.create_task(self._synthesize(index, text)) if engine.module_on("tts") else None
         self._synth.append((index, text, task))
@@ -236,7 +239,7 @@ class TurnRunner:
                                                  engine.persona.voice.speed)
             synth_ms = (time.monotonic() - started) * 1000
         duration = audio.size / engine.backends.tts.sample_rate
-        if index == 0 or "tts_first_audio" not in turn.marks:
+        if index == self._first_index:  # the sentence heard first, not whichever finished synthesis first
             turn.mark("tts_first_audio")
         engine.emit(TtsAudioReady(turn_id=turn.turn_id, index=index, duration_s=duration, synth_ms=round(synth_ms, 1)))
         engine.emit(SentenceStateChanged(turn_id=turn.turn_id, index=index, status=SentenceStatus.READY,
