@@ -126,7 +126,9 @@ class WhisperAsr:
         language = self.language or "en"
         tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
         features = model.feature_extractor(samples)
-        frames = min(MAX_FRAMES, max(features.shape[1] + SHORT_WINDOW_PAD_FRAMES, SHORT_WINDOW_MIN_FRAMES))
+        frames = max(features.shape[1] + SHORT_WINDOW_PAD_FRAMES, SHORT_WINDOW_MIN_FRAMES)
+        # A few fixed window sizes only: CTranslate2 keeps buffers per input shape, so free-form sizes grow RSS.
+        frames = min(MAX_FRAMES, -(-frames // SHORT_WINDOW_MIN_FRAMES) * SHORT_WINDOW_MIN_FRAMES)
         window = np.zeros((features.shape[0], frames), dtype=np.float32)
         used = min(frames, features.shape[1])
         window[:, :used] = features[:, :used]

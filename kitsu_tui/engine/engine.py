@@ -205,17 +205,18 @@ class Engine(EngineCommands):
             self.notice("error", f"microphone: {exc}")
 
     async def stop(self) -> None:
-        """Stop modules, tasks, inputs, playback and worker threads."""
-        for module in list(self.modules.values()):
-            with contextlib.suppress(Exception):
-                await module.stop()
+        """Stop turns and tasks, then modules (memory last used by them), inputs, playback and worker threads."""
         self.interrupt("shutdown")
         for source in self.inputs:
             with contextlib.suppress(Exception):
                 source.close()
-        for task in self._tasks:
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for module in list(self.modules.values()):
+            with contextlib.suppress(Exception):
+                await module.stop()
         await self.player.close()
         if self.memory is not None:
             with contextlib.suppress(Exception):
