@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from kitsu_tui.backends.base import Audio, AsrResult, BackendError, ChatMessage, GenerationParams
+from kitsu_tui.backends.base import AsrResult, Audio, BackendError, ChatMessage, GenerationParams
 
 
 class FakeVad:
