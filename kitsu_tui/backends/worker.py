@@ -95,6 +95,22 @@ class ModelWorker:
         """Stop accepting work; running calls finish in the background."""
         self._executor.shutdown(wait=False, cancel_futures=True)
 
+    async def close(self, timeout_s: float = 10.0) -> bool:
+        """Stop accepting work and wait (off the loop) for the running call to end; False on timeout.
+
+        Native model code must not outlive its Python objects: freeing a model while its thread is
+        still inside llama.cpp or onnxruntime aborts the process.
+        """
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        joiner = threading.Thread(target=self._executor.shutdown, kwargs={"wait": True}, daemon=True)
+        joiner.start()
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while joiner.is_alive():
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
 
 class _Failure:
     """Wraps an exception raised inside the worker thread."""

@@ -221,8 +221,10 @@ class Engine(EngineCommands):
         if self.memory is not None:
             with contextlib.suppress(Exception):
                 await self.memory.close()
-        for worker in (self.vad_worker, self.asr_worker, self.llm_worker, self.tts_worker, self.io_worker):
-            worker.shutdown()
+        workers = (self.vad_worker, self.asr_worker, self.llm_worker, self.tts_worker, self.io_worker)
+        results = await asyncio.gather(*(worker.close() for worker in workers))
+        if not all(results):
+            log.warning("a model thread was still busy at shutdown")
         self._set_state(PipelineState.STOPPED)
 
     async def wait_loaded(self) -> None:
