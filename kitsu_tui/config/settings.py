@@ -51,6 +51,8 @@ class VadSettings(Section):
     """Silence that ends an utterance."""
     speculative_asr: bool = True
     """Start the final ASR as soon as silence begins, so the transcript is ready at the endpoint."""
+    unfinished_extra_ms: int = Field(300, ge=0, le=3000)
+    """Extra silence required when the early transcript ends mid-sentence (a comma, no final punctuation)."""
     speculative_after_ms: int = Field(64, ge=32, le=2000)
     """Silence after which the speculative final ASR starts (discarded if speech resumes)."""
 

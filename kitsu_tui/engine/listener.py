@@ -158,8 +158,23 @@ class Listener:
             task.add_done_callback(self._speculation_done)
             self._speculative = (len(self._speech), task)
             self._last_speculation = task
-        if self._silence_s * 1000 >= self.vs.end_silence_ms:
+        if self._silence_s * 1000 >= self._end_silence_ms():
             await self._endpoint(now)
+
+    def _end_silence_ms(self) -> float:
+        """The configured endpointing silence, longer when the early transcript stops mid-thought.
+
+        Whisper ends a finished sentence with . ! or ?; "Hello Kitsu," or "so I was thinking" is a
+        pause for breath, and cutting there makes kitsu answer half a question.
+        """
+        base = float(self.vs.end_silence_ms)
+        spec = self._speculative
+        if spec is None or not spec[1].done() or spec[1].cancelled() or spec[1].exception() is not None:
+            return base
+        text = spec[1].result().text.strip()
+        if text and text[-1] not in ".!?…\"')":
+            return base + self.vs.unfinished_extra_ms
+        return base
 
     def _speculation_done(self, task: asyncio.Task[AsrResult]) -> None:
         """An early transcript arrived: if the silence still holds, let the engine start replying (held)."""

@@ -22,7 +22,7 @@ def burst_wav(path: Path, speech_s: float, rate: int = 16000) -> Path:
 
 
 async def test_voice_turn_event_order(make_engine, tmp_path: Path) -> None:
-    asr = FakeAsr(["hello kitsu how are you"])
+    asr = FakeAsr(["hello kitsu how are you?"])
     source = WavFileInput([burst_wav(tmp_path / "a.wav", 1.8)], realtime=True, trailing_silence_s=1.0)
     engine, rec = await make_engine(asr=asr, llm=FakeLlm(["I am great, thanks for asking!"]), inputs=[source])
     await asyncio.wait_for(engine.wait_inputs_done(), 15)
@@ -36,7 +36,7 @@ async def test_voice_turn_event_order(make_engine, tmp_path: Path) -> None:
     assert kinds[kinds.index("SpeechEnded"):] == ["SpeechEnded", "TranscriptFinal", "PlaybackStarted", "TurnCompleted"]
     assert rec.of("PlaybackStarted")[0].ts >= rec.of("SpeechEnded")[0].ts
     record = engine.records[-1]
-    assert record["source"] == "voice" and record["transcript"] == "hello kitsu how are you"
+    assert record["source"] == "voice" and record["transcript"] == "hello kitsu how are you?"
     ended = rec.of("SpeechEnded")[0]
     assert 1.5 < ended.duration_s < 2.2
     lat = record["latency_ms"]
@@ -84,3 +84,13 @@ async def test_speculative_reply_is_discarded_when_the_person_goes_on(make_engin
     heard = [e.text for e in rec.of("PlaybackStarted")]
     assert heard == ["Reply to all of it."], "the discarded reply was never heard"
     assert all("half." not in text for _, text in engine.history)
+
+
+async def test_unfinished_sentence_waits_longer_before_answering(make_engine, tmp_path: Path) -> None:
+    source = WavFileInput([burst_wav(tmp_path / "a.wav", 1.0)], realtime=True, trailing_silence_s=1.5)
+    engine, rec = await make_engine(asr=FakeAsr(["so I was thinking,"]), inputs=[source])
+    await asyncio.wait_for(engine.wait_inputs_done(), 15)
+    await asyncio.wait_for(engine.wait_idle(), 15)
+    endpointing = engine.records[-1]["latency_ms"]["endpointing"]
+    extra = engine.settings.vad.unfinished_extra_ms
+    assert endpointing >= engine.settings.vad.end_silence_ms + extra - 40, endpointing
