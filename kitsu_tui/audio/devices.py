@@ -149,3 +149,20 @@ def find_device(
     raise AudioDeviceError(
         f"{kind} device {what} not found; available {kind} devices: {available} (run `kitsu devices`)"
     )
+
+
+def pick_stream_format(check: Any, index: int, preferred_rate: int, default_rate: float, max_channels: int,
+                       kind: str) -> tuple[int, int]:
+    """First (rate, channels) the device accepts: the preferred rate and mono first, then its own rate, 48k, 44.1k."""
+    for rate in (preferred_rate, int(default_rate), 48000, 44100):
+        for channels in (1, 2):
+            if channels > max(1, max_channels):
+                continue
+            try:
+                check(device=index, samplerate=rate, channels=channels, dtype="float32")
+            except Exception:  # PortAudioError or ValueError: this combination is not supported
+                continue
+            return rate, channels
+    raise AudioDeviceError(
+        f"{kind} device {index} accepts none of {preferred_rate}/{int(default_rate)}/48000/44100 Hz float32"
+    )

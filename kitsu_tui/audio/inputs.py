@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from kitsu_tui.audio.base import PIPELINE_RATE, Audio, AudioDeviceError, Frame
-from kitsu_tui.audio.devices import find_device
+from kitsu_tui.audio.devices import find_device, pick_stream_format
 from kitsu_tui.audio.resample import FrameChunker, StreamResampler, to_mono
 from kitsu_tui.audio.wav import load_wav
 
@@ -87,18 +87,7 @@ class MicInput:
 
     def _pick_format(self, sd: Any, index: int, default_rate: float, max_channels: int) -> tuple[int, int]:
         """Prefer 16 kHz mono; otherwise capture at the device's own rate (resampled off the callback)."""
-        for rate in (self.sample_rate, int(default_rate), 48000, 44100):
-            for channels in (1, 2):
-                if channels > max(1, max_channels):
-                    continue
-                try:
-                    sd.check_input_settings(device=index, samplerate=rate, channels=channels, dtype="float32")
-                except (sd.PortAudioError, ValueError):
-                    continue
-                return rate, channels
-        raise AudioDeviceError(
-            f"input device {index} accepts none of {self.sample_rate}/{int(default_rate)}/48000/44100 Hz"
-        )
+        return pick_stream_format(sd.check_input_settings, index, self.sample_rate, default_rate, max_channels, "input")
 
     def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
         """PortAudio thread: copy the buffer and hand it to the loop; no logging, locks or other allocation."""

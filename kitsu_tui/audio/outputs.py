@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from kitsu_tui.audio.base import Audio, AudioDeviceError, AudioOutput
-from kitsu_tui.audio.devices import find_device
+from kitsu_tui.audio.devices import find_device, pick_stream_format
 from kitsu_tui.audio.resample import resample
 from kitsu_tui.audio.ringbuffer import RingBuffer
 
@@ -126,20 +126,7 @@ class SoundDeviceOutput(_RingOutput):
 
     def _pick_format(self, sd: Any, index: int, default_rate: float, max_channels: int) -> tuple[int, int]:
         """Prefer the caller's rate and mono; fall back to the device's rate and stereo."""
-        for rate in (self.sample_rate, int(default_rate), 48000, 44100):
-            for channels in (1, 2):
-                if channels > max(1, max_channels):
-                    continue
-                try:
-                    sd.check_output_settings(
-                        device=index, samplerate=rate, channels=channels, dtype="float32"
-                    )
-                except (sd.PortAudioError, ValueError):
-                    continue
-                return rate, channels
-        raise AudioDeviceError(
-            f"output device {index} accepts none of {self.sample_rate}/{int(default_rate)}/48000/44100 Hz float32"
-        )
+        return pick_stream_format(sd.check_output_settings, index, self.sample_rate, default_rate, max_channels, "output")
 
     def _callback(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
         """PortAudio thread: copy the next block out of the ring (silence when empty); nothing else."""

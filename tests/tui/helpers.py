@@ -17,6 +17,15 @@ async def started(app: KitsuApp, pilot: Pilot[int], limit_s: float = 10.0) -> No
     await asyncio.wait_for(app.wait_ready(), limit_s)
     assert app.engine is not None, app.boot_error
     await asyncio.wait_for(app.engine.wait_loaded(), limit_s)
+    # The bridge delivers the engine's start-up events in 30 Hz batches: wait until the last of them
+    # (the resting pipeline state) is on screen, so nothing from start-up lands after a test's own events.
+    from kitsu_tui.tui.widgets.status import StatusBar
+
+    deadline = time.monotonic() + limit_s
+    while app.main.query_one(StatusBar).state != str(app.engine.state):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the status bar never showed {app.engine.state}")
+        await pilot.pause(0.05)
     await pilot.pause(0.1)
 
 
