@@ -34,7 +34,7 @@ def build_tts(settings: TtsSettings, persona: Persona | None = None) -> TtsBacke
         voice=voice,
         speaker=speaker,
         length_scale=settings.length_scale,
-        intra_threads=1,
+        intra_threads=settings.threads,
         use_cuda=settings.use_cuda,
     )
 

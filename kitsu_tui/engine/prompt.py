@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from kitsu_tui.backends.base import ChatMessage, GenerationParams
+from kitsu_tui.backends.base import BackendError, ChatMessage, GenerationParams
 from kitsu_tui.engine.events import Source
 
 if TYPE_CHECKING:
@@ -89,10 +89,16 @@ class PromptBuilder:
         params = GenerationParams(max_tokens=48, temperature=0.2)
         llm = engine.backends.llm
 
+        def turn_waiting() -> bool:  # read from the LLM thread: a turn queued since the summary began
+            return not engine.pending.empty() or engine.current is not None
+
         def run() -> str:
             aside = getattr(llm, "complete_aside", None)  # keeps the conversation's KV cache intact
             if aside is not None:
-                return str(aside(messages, params))
-            return "".join(llm.stream(messages, params, lambda: False))
+                return str(aside(messages, params, turn_waiting))
+            text = "".join(llm.stream(messages, params, turn_waiting))
+            if turn_waiting():
+                raise BackendError("summary interrupted: a turn is waiting for the LLM")
+            return text
 
         return (await engine.llm_worker.call(run)).strip()

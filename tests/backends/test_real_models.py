@@ -100,6 +100,25 @@ def test_smollm2_streams_and_honours_stop(real_llm: Any) -> None:
     assert len(seen) == 3
 
 
+def test_aside_completion_leaves_the_conversation_cache_as_it_was(real_llm: Any) -> None:
+    """A memory summary in between does not change the next reply nor make it re-read the conversation."""
+    conversation = [
+        ChatMessage("system", "You are Kitsu, a cheerful fox VTuber. Answer in one short sentence."),
+        ChatMessage("user", "What do foxes like to eat?"),
+    ]
+    params = GenerationParams(max_tokens=24, temperature=0.0)
+    before = "".join(real_llm.stream(conversation, params, lambda: False))
+    llm = real_llm._llm
+    cached_tokens, cached_ids = llm.n_tokens, llm.input_ids[: llm.n_tokens].copy()
+    summary = real_llm.complete_aside(
+        [ChatMessage("system", "Summarize in one line."), ChatMessage("user", "Chat talked about snacks and tails.")],
+        GenerationParams(max_tokens=16, temperature=0.0),
+    )
+    assert summary.strip()
+    assert llm.n_tokens == cached_tokens and (llm.input_ids[:cached_tokens] == cached_ids).all()
+    assert "".join(real_llm.stream(conversation, params, lambda: False)) == before
+
+
 def test_prompt_longer_than_context_is_one_line_error() -> None:
     pytest.importorskip("llama_cpp")
     from kitsu_tui.backends.base import BackendError

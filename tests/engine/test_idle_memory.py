@@ -62,3 +62,31 @@ async def test_moderation_blocks_input_and_replaces_blocked_output(make_engine) 
     assert all("kys" not in text for text in synthesized), "a blocked sentence is never synthesized"
     assert engine.persona.safe_line in record["spoken"] and "kys" not in record["spoken"]
     assert "Bye bye now!" in record["spoken"], "the turn continues after the safe line"
+
+
+async def test_a_waiting_turn_interrupts_the_llm_summary(make_engine, tmp_path: Path) -> None:
+    """A viewer's turn never waits behind a memory summary: the summary stops and the extractive one is stored."""
+    store = MemoryStore(tmp_path / "memory.sqlite3", summary_every=2)
+    summary_started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def reply(messages: list) -> str:
+        if messages[0].content.startswith("Summarize"):
+            loop.call_soon_threadsafe(summary_started.set)
+            return " ".join(["fact"] * 200)  # 200 tokens x 20 ms: a 4 s summary unless it is interrupted
+        return "Okay, that is fun."
+
+    llm = FakeLlm(reply_fn=reply, token_delay_s=0.02)
+    engine, rec = await make_engine(llm=llm)
+    engine.register_module(MemoryModule(store))
+    await engine.toggle_module("memory", True)
+    engine.submit_text("tell me about the purple umbrella", Source.CHAT, "alice")
+    await asyncio.wait_for(summary_started.wait(), 10)
+    asked = time.monotonic()
+    engine.submit_text("and the green one?", Source.CHAT, "bob")
+    await asyncio.wait_for(engine.wait_idle(), 10)
+    second = next(e for e in rec.of("LlmStarted") if e.turn_id == engine.records[-1]["turn"])
+    assert second.ts - asked < 1.0, "the second turn waited for the whole summary"
+    async with store.db.execute("SELECT method, text FROM summaries") as cursor:
+        rows = list(await cursor.fetchall())
+    assert rows and rows[0][0] == "extractive" and "fact fact" not in rows[0][1]

@@ -7,6 +7,8 @@ import asyncio
 from kitsu_tui.backends.fakes import FakeLlm, FakeTts
 from kitsu_tui.engine.events import SentenceStatus, Source
 
+from .conftest import make_settings
+
 
 async def run_chat(engine, text: str = "hello", limit_s: float = 15) -> dict:
     assert engine.submit_text(text, Source.CHAT, "viewer")
@@ -40,13 +42,31 @@ async def test_parallel_tts_is_delivered_in_order(make_engine) -> None:
     first = "The first sentence is slow to make."
     tts = FakeTts(delays={first: 0.4}, delay_s=0.02)
     engine, rec = await make_engine(llm=FakeLlm([f"{first} The second one is quick. Third!"], token_delay_s=0.0),
-                                    tts=tts)
+                                    tts=tts, settings=make_settings(first_audio_priority=False))
     await run_chat(engine)
     ready = [e.index for e in rec.of("TtsAudioReady")]
     assert ready.index(1) < ready.index(0), "sentence 1 was synthesized while sentence 0 was still in TTS"
     assert [e.index for e in rec.of("PlaybackStarted")] == [0, 1, 2]
     finished = rec.of("PlaybackFinished")
     assert [e.played_text for e in finished] == [first, "The second one is quick.", "Third!"]
+
+
+async def test_llm_waits_while_the_first_sentence_is_synthesized(make_engine) -> None:
+    """first_audio_priority: no token is generated while the first sentence's speech is being made; then it goes on."""
+    reply = "Hello there little fox! " + " ".join(f"word{i}" for i in range(40)) + "."
+
+    async def tokens_during_first_synthesis(priority: bool) -> int:
+        tts = FakeTts(delays={"Hello there little fox!": 0.3}, ms_per_char=5.0)
+        engine, rec = await make_engine(llm=FakeLlm([reply], token_delay_s=0.005), tts=tts,
+                                        settings=make_settings(first_audio_priority=priority))
+        record = await run_chat(engine)
+        assert record["reply"] == reply and record["spoken"] == reply
+        queued = next(e.ts for e in rec.of("SentenceQueued") if e.index == 0)
+        ready = next(e.ts for e in rec.of("TtsAudioReady") if e.index == 0)
+        return sum(1 for e in rec.of("LlmToken") if queued + 0.05 < e.ts < ready)
+
+    assert await tokens_during_first_synthesis(True) == 0
+    assert await tokens_during_first_synthesis(False) > 10
 
 
 async def test_llm_error_does_not_kill_the_engine(make_engine) -> None:
