@@ -71,13 +71,15 @@ class FakeLlm:
         self.fail_with = fail_with
         self.reply_fn = reply_fn
         self.prompts: list[list[ChatMessage]] = []
+        self.warmed: list[list[ChatMessage]] = []
         self.stopped_early = threading.Event()
 
     def load(self) -> None:
         """Nothing to load."""
 
     def warm(self, messages: list[ChatMessage]) -> None:
-        """Nothing to warm."""
+        """Remember what would have been cached (tests compare it with the next prompt)."""
+        self.warmed.append(list(messages))
 
     def stream(
         self, messages: list[ChatMessage], params: GenerationParams, should_stop: Callable[[], bool]

@@ -236,6 +236,11 @@ class Engine(EngineCommands):
         """A turn is running, being stored, or waiting."""
         return self.current is not None or self.completing or not self.pending.empty()
 
+    def llm_in_use(self) -> bool:
+        """A turn is generating or waiting for the LLM (safe to call from the LLM's thread: plain reads)."""
+        current = self.current
+        return not self.pending.empty() or (current is not None and current.generating)
+
     async def wait_idle(self) -> None:
         """Return once no turn is running or waiting."""
         while True:
@@ -436,21 +441,14 @@ class Engine(EngineCommands):
             self._recording.pop(turn.turn_id, None)
             return
         record = turn.record()
-        if turn.source != Source.SAY:
-            self.history.append(("user", turn.text if not turn.author else f"{turn.author}: {turn.text}"))
-        if record["spoken"]:
-            self.history.append(("assistant", record["spoken"]))
-        keep = max(2, self.settings.llm.history_turns * 2)
-        if len(self.history) > keep:
-            # Trim in blocks, not one exchange per turn: the prompt prefix (and llama.cpp's KV cache of it)
-            # then stays valid for several turns instead of being re-read in full on every turn.
-            del self.history[: len(self.history) - max(2, keep // 2)]
+        self.history[:] = self.next_history(turn, record["spoken"])
         if self.memory is not None:
             try:
                 if turn.source != Source.SAY:
                     await self.memory.add_turn(turn.turn_id, "user", turn.text, str(turn.source), turn.author)
                 await self.memory.add_turn(turn.turn_id, "assistant", record["spoken"], str(turn.source))
-                await self.memory.maybe_summarize(self.prompt.summarize)
+                if not turn.prepared:  # otherwise the summary runs while the next reply plays
+                    await self.memory.maybe_summarize(self.prompt.summarize)
             except Exception as exc:
                 log.exception("memory write failed")
                 self.emit(StageError(turn_id=turn.turn_id, stage="memory", message=str(exc)))
@@ -464,6 +462,40 @@ class Engine(EngineCommands):
             await self.io_worker.call(_write_wav, path, np.concatenate(chunks), rate)
         self.records.append(record)
         self.emit(TurnCompleted(turn_id=turn.turn_id, record=record))
+
+    def next_history(self, turn: Turn, spoken: str) -> list[tuple[str, str]]:
+        """The history once `turn` is over and `spoken` was heard."""
+        history = list(self.history)
+        if turn.source != Source.SAY:
+            history.append(("user", turn.text if not turn.author else f"{turn.author}: {turn.text}"))
+        if spoken:
+            history.append(("assistant", spoken))
+        keep = max(2, self.settings.llm.history_turns * 2)
+        if len(history) > keep:
+            # Trim in blocks, not one exchange per turn: the prompt prefix (and llama.cpp's KV cache of it)
+            # then stays valid for several turns instead of being re-read in full on every turn.
+            del history[: len(history) - max(2, keep // 2)]
+        return history
+
+    async def prepare_next(self, turn: Turn, spoken: str) -> None:
+        """While a reply plays (its LLM and TTS work done): write a due memory summary, then fill the LLM's cache
+        with the conversation as it will be once `spoken` has been heard.
+
+        Done after the turn instead, either could hold the LLM for seconds just as the next message arrives.
+        """
+        if not self.module_on("llm"):
+            return
+        try:
+            if self.memory is not None:
+                await self.memory.maybe_summarize(self.prompt.summarize)
+            if not self.pending.empty():
+                return  # the next turn is already here: it needs the LLM now
+            history = self.next_history(turn, spoken)
+            stored = int(turn.source != Source.SAY) + int(bool(spoken))  # rows memory will add for this turn
+            await self.prompt.refresh_notes(f"{turn.text} {spoken}", exclude_recent=len(history) - stored)
+            await self.llm_worker.call(self.backends.llm.warm, await self.prompt.conversation(history))
+        except Exception:
+            log.warning("preparing the next turn failed", exc_info=True)
 
     async def _warm_conversation(self, topic: str = "") -> None:
         """Recall memory for the topic and pre-fill the LLM's KV cache with the conversation while idle."""

@@ -41,15 +41,15 @@ class PromptBuilder:
             self._prefix, self._cache_key = messages, key
         return list(self._prefix)
 
-    async def conversation(self) -> list[ChatMessage]:
+    async def conversation(self, history: list[tuple[str, str]] | None = None) -> list[ChatMessage]:
         """Prefix, history and remembered notes: what the next prompt starts with (kept in the KV cache)."""
         messages = await self.prefix()
-        messages.extend(ChatMessage(role, text) for role, text in self.engine.history)
+        messages.extend(ChatMessage(role, text) for role, text in (self.engine.history if history is None else history))
         if self._notes:
             messages.append(ChatMessage("system", "Things you remember:\n- " + "\n- ".join(self._notes)))
         return messages
 
-    async def refresh_notes(self, topic: str) -> None:
+    async def refresh_notes(self, topic: str, exclude_recent: int | None = None) -> None:
         """Recall memory for the conversation's current topic, ahead of the next turn (so it can be cached)."""
         memory = self.engine.memory
         if memory is None:
@@ -57,7 +57,7 @@ class PromptBuilder:
             return
         try:
             recalled = await memory.recall(topic, self.engine.settings.memory.recall_limit,
-                                           exclude_recent=len(self.engine.history)) if topic.strip() else []
+                                           exclude_recent=len(self.engine.history) if exclude_recent is None else exclude_recent) if topic.strip() else []
             notes = [*await memory.restored_context(), *recalled]
         except Exception:
             log.exception("memory recall failed")
@@ -80,7 +80,7 @@ class PromptBuilder:
     async def summarize(self, text: str) -> str:
         """Ask the LLM for a one-line summary of `text`; empty when the LLM is busy or off."""
         engine = self.engine
-        if not engine.module_on("llm") or engine.current is not None or not engine.pending.empty():
+        if not engine.module_on("llm") or engine.llm_in_use():
             return ""
         messages = [
             ChatMessage("system", "Summarize the conversation in one short sentence of plain facts."),
@@ -90,7 +90,7 @@ class PromptBuilder:
         llm = engine.backends.llm
 
         def turn_waiting() -> bool:  # read from the LLM thread: a turn queued since the summary began
-            return not engine.pending.empty() or engine.current is not None
+            return engine.llm_in_use()
 
         def run() -> str:
             aside = getattr(llm, "complete_aside", None)  # keeps the conversation's KV cache intact

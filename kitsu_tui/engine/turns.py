@@ -58,6 +58,8 @@ class Turn:
     """Set for a reply started during the endpointing silence: its audio waits until the endpoint confirms it."""
     discarded: bool = False
     """A speculative reply whose speaker went on talking: it leaves no record and no history."""
+    prepared: bool = False
+    """The next turn's LLM work (memory summary, cache warm-up) already ran while this reply played."""
 
     def mark(self, name: str, at: float | None = None) -> None:
         """Record the first time a milestone happened."""
@@ -116,8 +118,15 @@ class TurnRunner:
         self._safe_line_used = False
         self._first_index: int | None = None
         self._tts_slots = asyncio.Semaphore(engine.settings.tts.workers)
+        self.preparing: asyncio.Task[None] | None = None
+        """The next turn's LLM work, started once this reply is synthesized (see Engine.prepare_next)."""
         self._llm_gate = threading.Event()  # cleared while the first sentence synthesizes (first_audio_priority)
         self._llm_gate.set()
+
+    @property
+    def generating(self) -> bool:
+        """True until the LLM's part of the turn is over (TTS and playback may still run)."""
+        return not self._llm_done
 
     @property
     def stale(self) -> bool:
@@ -134,6 +143,8 @@ class TurnRunner:
                     self._queue_sentence(chunk)
             else:
                 await self._generate()
+            self._llm_done = True
+            self.preparing = asyncio.create_task(self._prepare_next(), name=f"kitsu-prepare-{self.turn.turn_id}")
         except Exception as exc:
             log.exception("turn %s failed", self.turn.turn_id)
             self.turn.error = f"{type(exc).__name__}: {exc}"
@@ -147,11 +158,15 @@ class TurnRunner:
             except asyncio.CancelledError:
                 if _being_cancelled():
                     player_task.cancel()  # the engine is stopping: end playback bookkeeping too
+                    if self.preparing is not None:
+                        self.preparing.cancel()
                     raise
             finally:
                 for _, _, task in self._synth:
                     if task is not None and not task.done():
                         task.cancel()
+                if self.preparing is not None and self.stale:
+                    self.preparing.cancel()  # an interrupted reply: the conversation will not be what it expected
 
     async def _generate(self) -> None:
         engine, turn = self.engine, self.turn
@@ -256,6 +271,20 @@ class TurnRunner:
         engine.emit(SentenceStateChanged(turn_id=turn.turn_id, index=index, status=SentenceStatus.READY,
                                          duration_s=duration))
         return audio
+
+    async def _prepare_next(self) -> None:
+        """Once every sentence is synthesized, let the engine do the next turn's LLM work while this one plays."""
+        synthesized = [(index, task) for index, _, task in self._synth if task is not None]
+        results = await asyncio.gather(*(task for _, task in synthesized), return_exceptions=True)
+        if self.turn.confirmed is not None:
+            await asyncio.shield(self.turn.confirmed)
+        if self.stale or self.turn.discarded:
+            return
+        audible = {index for (index, _), result in zip(synthesized, results, strict=True)
+                   if result is not None and not isinstance(result, BaseException)}
+        expected = " ".join(text for index, text, _ in self._synth if index in audible).strip()
+        self.turn.prepared = True
+        await self.engine.prepare_next(self.turn, expected)
 
     async def _play_in_order(self) -> None:
         """Await each sentence's audio in order, queue it for playback, then wait for all to be heard."""

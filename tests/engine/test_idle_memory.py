@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from kitsu_tui.backends.fakes import FakeLlm
+from kitsu_tui.backends.fakes import FakeLlm, FakeTts
 from kitsu_tui.config.persona import IdleSpec
 from kitsu_tui.engine.events import Source
 from kitsu_tui.memory import MemoryStore
@@ -64,8 +64,9 @@ async def test_moderation_blocks_input_and_replaces_blocked_output(make_engine) 
     assert "Bye bye now!" in record["spoken"], "the turn continues after the safe line"
 
 
-async def test_a_waiting_turn_interrupts_the_llm_summary(make_engine, tmp_path: Path) -> None:
-    """A viewer's turn never waits behind a memory summary: the summary stops and the extractive one is stored."""
+async def test_summary_runs_while_a_reply_plays_and_a_waiting_turn_interrupts_it(make_engine, tmp_path: Path) -> None:
+    """A viewer's turn never waits behind a memory summary: it runs during playback, stops when a turn is
+    waiting, and the extractive summary is stored instead."""
     store = MemoryStore(tmp_path / "memory.sqlite3", summary_every=2)
     summary_started = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -76,17 +77,37 @@ async def test_a_waiting_turn_interrupts_the_llm_summary(make_engine, tmp_path: 
             return " ".join(["fact"] * 200)  # 200 tokens x 20 ms: a 4 s summary unless it is interrupted
         return "Okay, that is fun."
 
-    llm = FakeLlm(reply_fn=reply, token_delay_s=0.02)
-    engine, rec = await make_engine(llm=llm)
+    engine, rec = await make_engine(llm=FakeLlm(reply_fn=reply, token_delay_s=0.02), tts=FakeTts(ms_per_char=20))
     engine.register_module(MemoryModule(store))
     await engine.toggle_module("memory", True)
     engine.submit_text("tell me about the purple umbrella", Source.CHAT, "alice")
+    await asyncio.wait_for(engine.wait_idle(), 10)
+    engine.submit_text("and the red one?", Source.CHAT, "carol")
     await asyncio.wait_for(summary_started.wait(), 10)
-    asked = time.monotonic()
+    assert engine.current is not None, "the summary starts while the second reply is still playing"
     engine.submit_text("and the green one?", Source.CHAT, "bob")
     await asyncio.wait_for(engine.wait_idle(), 10)
-    second = next(e for e in rec.of("LlmStarted") if e.turn_id == engine.records[-1]["turn"])
-    assert second.ts - asked < 1.0, "the second turn waited for the whole summary"
+    second_end = rec.of("TurnCompleted")[1].ts
+    third = next(e for e in rec.of("LlmStarted") if e.turn_id == engine.records[-1]["turn"])
+    assert third.ts - second_end < 1.0, "the third turn waited for the whole summary"
     async with store.db.execute("SELECT method, text FROM summaries") as cursor:
         rows = list(await cursor.fetchall())
     assert rows and rows[0][0] == "extractive" and "fact fact" not in rows[0][1]
+
+
+async def test_next_prompt_starts_with_what_was_warmed_while_the_reply_played(make_engine) -> None:
+    """The cache is filled during playback with the conversation as it will be: the next prompt extends it."""
+    llm = FakeLlm(["Umbrellas are great, friend.", "Green is nice too."])
+    engine, rec = await make_engine(llm=llm)
+    warmed_at_end: list[int] = []
+    engine.bus.add_listener(lambda e: warmed_at_end.append(len(llm.warmed)) if e.kind == "TurnCompleted" else None)
+    engine.submit_text("tell me about umbrellas", Source.CHAT, "alice")
+    await asyncio.wait_for(engine.wait_idle(), 10)
+    warmed_during_playback = [w for w in llm.warmed[: warmed_at_end[0]]
+                              if any(m.content == "Umbrellas are great, friend." for m in w)]
+    assert warmed_during_playback, llm.warmed
+    engine.submit_text("and green?", Source.CHAT, "bob")
+    await asyncio.wait_for(engine.wait_idle(), 10)
+    prompt = llm.prompts[-1]
+    assert prompt[: len(warmed_during_playback[0])] == warmed_during_playback[0]
+    assert prompt[-1].content == "bob says: and green?"

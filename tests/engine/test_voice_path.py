@@ -42,7 +42,8 @@ async def test_voice_turn_event_order(make_engine, tmp_path: Path) -> None:
     lat = record["latency_ms"]
     # endpointing waits for the configured silence; speculative ASR already ran during it
     assert 350 <= lat["endpointing"] <= 600
-    assert lat["first_audio"] >= lat["endpointing"] - 5  # audio never before the endpoint (block timing jitter)
+    # audio never before the endpoint; both are stamped on the capture clock, which is one 32 ms block coarse
+    assert lat["first_audio"] >= lat["endpointing"] - 35
     assert any(partial for size, partial in asr.calls) and any(not partial for size, partial in asr.calls)
 
 
