@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import os
 import sys
@@ -22,6 +23,7 @@ from kitsu_tui.config.settings import Settings
 from kitsu_tui.engine.commands import TOGGLEABLE_CORE
 from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import Source
+from kitsu_tui.engine.heap import freeze_long_lived
 from kitsu_tui.tui.bridge import EngineBridge, EngineEvents
 from kitsu_tui.tui.lag import LagProbe
 from kitsu_tui.tui.screens.confirm import ConfirmScreen
@@ -99,6 +101,7 @@ class KitsuApp(App[int]):
         self.ready = asyncio.Event()
         self.boot_error: str | None = None
         self._engine_stop_task: asyncio.Task[None] | None = None
+        self._heap_frozen = False
         self.notice_history: list[tuple[str, str]] = []
         """Every notification shown (severity, message), newest last; bounded."""
         self.set_keymap({f"kitsu.{bid}": getattr(settings.keys, bid) for bid, _, _ in KEY_ACTIONS})
@@ -156,6 +159,14 @@ class KitsuApp(App[int]):
             self._boot_failed(f"engine did not start: {exc}")
             return
         self.ready.set()
+        gc.disable()  # loading allocates the long-lived heap: full GC passes over it now would only stall the UI
+        try:
+            await engine.wait_loaded()
+        finally:
+            gc.enable()
+        if self._engine_stop_task is None:
+            freeze_long_lived()  # once, while nothing is said yet: no full GC pass over the loaded heap mid-show
+            self._heap_frozen = True
 
     def _seed_states(self, engine: Engine) -> None:
         toggles = self.main.query_one(ModuleToggles)
@@ -208,6 +219,8 @@ class KitsuApp(App[int]):
         if self.bridge is not None:
             await self.bridge.stop()
         await self.lag.stop()
+        if self._heap_frozen:
+            gc.unfreeze()  # what the show held may be collected again (matters when the app runs in a test)
 
     @staticmethod
     async def _settle_turn(engine: Engine, limit_s: float = 3.0) -> None:
