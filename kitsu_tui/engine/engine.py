@@ -452,7 +452,7 @@ class Engine(EngineCommands):
             except Exception as exc:
                 log.exception("memory write failed")
                 self.emit(StageError(turn_id=turn.turn_id, stage="memory", message=str(exc)))
-        if self.module_on("llm") and self.pending.empty():
+        if self.module_on("llm") and self.pending.empty() and turn.warmed_for != record["spoken"]:
             self.spawn(self._warm_conversation(f"{turn.text} {record['spoken']}"), "kitsu-llm-warm")
         chunks = self._recording.pop(turn.turn_id, None)
         if chunks and self.settings.audio.record_dir is not None:
@@ -494,6 +494,7 @@ class Engine(EngineCommands):
             stored = int(turn.source != Source.SAY) + int(bool(spoken))  # rows memory will add for this turn
             await self.prompt.refresh_notes(f"{turn.text} {spoken}", exclude_recent=len(history) - stored)
             await self.llm_worker.call(self.backends.llm.warm, await self.prompt.conversation(history))
+            turn.warmed_for = spoken
         except Exception:
             log.warning("preparing the next turn failed", exc_info=True)
 

@@ -55,9 +55,12 @@ class PromptBuilder:
         if memory is None:
             self._notes = []
             return
+        if exclude_recent is None:
+            exclude_recent = len(self.engine.history)
         try:
-            recalled = await memory.recall(topic, self.engine.settings.memory.recall_limit,
-                                           exclude_recent=len(self.engine.history) if exclude_recent is None else exclude_recent) if topic.strip() else []
+            recalled = []
+            if topic.strip():
+                recalled = await memory.recall(topic, self.engine.settings.memory.recall_limit, exclude_recent)
             notes = [*await memory.restored_context(), *recalled]
         except Exception:
             log.exception("memory recall failed")
@@ -89,15 +92,13 @@ class PromptBuilder:
         params = GenerationParams(max_tokens=48, temperature=0.2)
         llm = engine.backends.llm
 
-        def turn_waiting() -> bool:  # read from the LLM thread: a turn queued since the summary began
-            return engine.llm_in_use()
-
-        def run() -> str:
+        def run() -> str:  # in the LLM's thread; a turn that starts waiting for the LLM ends the summary
             aside = getattr(llm, "complete_aside", None)  # keeps the conversation's KV cache intact
             if aside is not None:
-                return str(aside(messages, params, turn_waiting))
-            text = "".join(llm.stream(messages, params, turn_waiting))
-            if turn_waiting():
+                text = str(aside(messages, params, engine.llm_in_use))
+            else:
+                text = "".join(llm.stream(messages, params, engine.llm_in_use))
+            if engine.llm_in_use():
                 raise BackendError("summary interrupted: a turn is waiting for the LLM")
             return text
 

@@ -60,6 +60,8 @@ class Turn:
     """A speculative reply whose speaker went on talking: it leaves no record and no history."""
     prepared: bool = False
     """The next turn's LLM work (memory summary, cache warm-up) already ran while this reply played."""
+    warmed_for: str | None = None
+    """The spoken text the LLM's cache was filled for during playback (no second warm-up when it was all heard)."""
 
     def mark(self, name: str, at: float | None = None) -> None:
         """Record the first time a milestone happened."""

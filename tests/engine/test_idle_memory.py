@@ -103,6 +103,8 @@ async def test_next_prompt_starts_with_what_was_warmed_while_the_reply_played(ma
     engine.bus.add_listener(lambda e: warmed_at_end.append(len(llm.warmed)) if e.kind == "TurnCompleted" else None)
     engine.submit_text("tell me about umbrellas", Source.CHAT, "alice")
     await asyncio.wait_for(engine.wait_idle(), 10)
+    await asyncio.sleep(0.2)
+    assert len(llm.warmed) == warmed_at_end[0], "the reply was heard as prepared: no second warm-up after it"
     warmed_during_playback = [w for w in llm.warmed[: warmed_at_end[0]]
                               if any(m.content == "Umbrellas are great, friend." for m in w)]
     assert warmed_during_playback, llm.warmed
