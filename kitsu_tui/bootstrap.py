@@ -65,10 +65,12 @@ def build_memory(settings: Settings) -> Any:
                        restore_window_s=section.restore_window_s)
 
 
-async def attach_modules(engine: Engine, settings: Settings, integrations: bool = True) -> None:
+async def attach_modules(engine: Engine, settings: Settings, integrations: bool = True,
+                         show_log: bool = False) -> None:
     """Register memory, telemetry and the stream integrations as toggleable modules and start the enabled ones.
 
     Returns at once: integrations connect in the background and report their state as events.
+    `show_log` (kitsu run) adds the show log last, so it records the others' states until they stop.
     """
     from kitsu_tui.memory.module import MemoryModule
 
@@ -87,6 +89,12 @@ async def attach_modules(engine: Engine, settings: Settings, integrations: bool 
         from kitsu_tui.integrations.factory import attach_integrations
 
         await attach_integrations(engine, settings)
+    if show_log:
+        from kitsu_tui.telemetry.showlog import build_show_log
+
+        recorder = build_show_log(settings)
+        engine.register_module(recorder)
+        await engine.toggle_module(recorder.name, True)
 
 
 def build_engine(

@@ -118,20 +118,78 @@ def bench(
     voice_turns: Annotated[int, typer.Option("--voice", min=0, help="Spoken test utterances.")] = 10,
     chat_turns: Annotated[int, typer.Option("--chat", min=0, help="Chat turns.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    quality: Annotated[bool, typer.Option("--quality", help="Score replies to the shipped chat lines instead.")] = False,
+    lines: Annotated[int, typer.Option("--lines", min=0, help="With --quality: only the first N lines (0 = all).")] = 0,
     config: Annotated[Path | None, typer.Option("--config", help="Config TOML (default: embedded defaults).")] = None,
 ) -> None:
-    """Measure voice->first audio, chat->first audio, per-stage latency, load time and peak RSS."""
+    """Measure voice->first audio, chat->first audio, per-stage latency, load time and peak RSS (or --quality)."""
     from kitsu_tui.soak.bench import run_bench
+    from kitsu_tui.soak.quality import run_quality
 
     settings = _load_settings(config, None, no_audio=True)
     _setup_logging(settings, to_stderr=True)
     try:
-        code = asyncio.run(run_bench(settings, voice_turns, chat_turns, as_json))  # type: ignore[arg-type]
+        if quality:
+            code = asyncio.run(run_quality(settings, limit=lines, as_json=as_json))  # type: ignore[arg-type]
+        else:
+            code = asyncio.run(run_bench(settings, voice_turns, chat_turns, as_json))  # type: ignore[arg-type]
     except ConfigError as exc:
         for problem in exc.problems:
             typer.echo(f"kitsu: {problem}", err=True)
         code = 2
     raise typer.Exit(code)
+
+
+@app.command()
+def report(
+    show: Annotated[Path | None, typer.Argument(help="A show log (logs/shows/show-*.jsonl).")] = None,
+    latest: Annotated[bool, typer.Option("--latest", help="Report the most recent show under the log root.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    csv_dir: Annotated[Path | None, typer.Option("--csv", help="Also write turns.csv and telemetry.csv into DIR.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Config TOML (for paths.log_dir).")] = None,
+) -> None:
+    """The post-show report: turns by source, first-audio p50/p95, blocks by rule, incidents, top chatters."""
+    from kitsu_tui.commands.report import report_command
+
+    settings = _load_settings(config, None)
+    raise typer.Exit(report_command(show, latest, settings.paths.log_dir, as_json, csv_dir))  # type: ignore[attr-defined]
+
+
+@app.command()
+def redteam(
+    corpus: Annotated[Path, typer.Argument(help="Red-team corpus JSONL (data/redteam/corpus.jsonl).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results (and every case) as JSON.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N cases of each category.")] = None,
+    category: Annotated[list[str] | None, typer.Option("--category", help="Only this category (repeatable).")] = None,
+    show_failures: Annotated[bool, typer.Option("--show-failures", help="Print each forbidden text that was spoken.")] = False,
+    config: Annotated[Path | None, typer.Option("--config", help="Config TOML (default: $KITSU_CONFIG_FILE or ./kitsu.toml).")] = None,
+    persona: Annotated[str | None, typer.Option("--persona", help="Persona name (personas/NAME.toml).")] = None,
+) -> None:
+    """Run a red-team corpus through the real pipeline; exit 1 when anything forbidden was spoken."""
+    from kitsu_tui.soak.redteam import run_redteam
+
+    settings = _load_settings(config, persona, no_audio=True)
+    _setup_logging(settings, to_stderr=True)
+    try:
+        code = asyncio.run(run_redteam(settings, corpus, list(category or []), limit, as_json,  # type: ignore[arg-type]
+                                       show_failures))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"kitsu: {problem}", err=True)
+        code = 2
+    raise typer.Exit(code)
+
+
+@app.command()
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+    no_load: Annotated[bool, typer.Option("--no-load", help="Check that model files are present without loading them.")] = False,
+    config: Annotated[Path | None, typer.Option("--config", help="Config TOML (default: $KITSU_CONFIG_FILE or ./kitsu.toml).")] = None,
+) -> None:
+    """Preflight before a show: one go / no-go row per check with its fix; exit 1 on any no-go."""
+    from kitsu_tui.commands.doctor import doctor_command
+
+    raise typer.Exit(doctor_command(config, as_json, load=not no_load))
 
 
 def main() -> None:

@@ -54,10 +54,10 @@ class VoiceSettler:
                 return
 
 
-async def start_engine(engine: Engine, err: TextIO) -> list[str]:
-    """Open memory, start the engine (models loaded), and report each core model that failed to load."""
+async def start_engine(engine: Engine, err: TextIO, show_log: bool = False) -> list[str]:
+    """Open memory (and the show log), start the engine (models loaded), and report each core model that failed."""
     failures: list[str] = []
-    await attach_modules(engine, engine.settings)
+    await attach_modules(engine, engine.settings, show_log=show_log)
     await engine.start()
     for name in ("vad", "asr", "llm", "tts"):
         state, reason = engine.module_states.get(name, (ModuleState.OFF, ""))
@@ -98,7 +98,7 @@ async def run_headless(settings: Settings, inputs: list[Path], chats: list[str],
         settler = VoiceSettler(engine)
         feeder.wait_before_next = settler.wait
     try:
-        failures = await start_engine(engine, err)
+        failures = await start_engine(engine, err, show_log=True)
         if feeder is not None:
             await engine.wait_inputs_done()
             if settler is not None:

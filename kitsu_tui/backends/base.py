@@ -43,7 +43,13 @@ class GenerationParams:
     temperature: float = 0.7
     top_p: float = 0.9
     repeat_penalty: float = 1.15
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
     stop: tuple[str, ...] = field(default_factory=tuple)
+    mood_tags: tuple[str, ...] = field(default_factory=tuple)
+    """When set, the reply opens with one of these as `[mood] ` (forced by backends that can constrain decoding)."""
+    avoid: tuple[str, ...] = field(default_factory=tuple)
+    """Earlier replies whose word sequences are damped at sampling (backends that can bias logits)."""
 
 
 class VadBackend(Protocol):

@@ -7,10 +7,74 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from kitsu_tui.backends.base import BackendError, ChatMessage, GenerationParams
 from kitsu_tui.backends.models import gguf_path
 
 LLAMA_HINT = "pip install llama-cpp-python with CMAKE_ARGS='-DGGML_NATIVE=OFF -DGGML_AVX2=ON' (run scripts/dev.sh install)"
+REPEAT_CONTEXT = 3
+"""Tokens of context after which a token that continued the same context in an earlier reply is damped."""
+REPEAT_DAMPING = 3.0
+"""Logit subtracted from such a token: earlier replies' phrases become unlikely, not impossible."""
+
+Logits = npt.NDArray[np.single]
+TokenIds = npt.NDArray[np.intc]
+
+
+class MoodTagConstraint:
+    """Logits processor: the reply's first tokens must spell one of the `[mood]` tags; after that it steps aside.
+
+    Cheaper than a GBNF grammar, which llama.cpp would evaluate against the whole vocabulary on every token of
+    the reply: this masks two to four tokens, then each call returns at once. The model still picks the mood.
+    """
+
+    def __init__(self, sequences: list[list[int]]) -> None:
+        self.sequences = [seq for seq in sequences if seq]
+        self.done = not self.sequences
+        self._start: int | None = None
+
+    def __call__(self, input_ids: TokenIds, scores: Logits) -> Logits:
+        if self.done:
+            return scores
+        if self._start is None:
+            self._start = len(input_ids)  # the first call sees exactly the prompt
+        generated = [int(t) for t in input_ids[self._start :]]
+        step = len(generated)
+        allowed = {seq[step] for seq in self.sequences if len(seq) > step and seq[:step] == generated}
+        if not allowed:
+            self.done = True
+            return scores
+        ids = np.fromiter(allowed, dtype=np.intp, count=len(allowed))
+        masked = np.full_like(scores, -np.inf)
+        masked[ids] = scores[ids]
+        return masked
+
+
+class RepeatDamper:
+    """Logits processor: a token that followed the same REPEAT_CONTEXT tokens in an earlier reply is damped.
+
+    llama.cpp's repeat/presence penalties only see the last 64 tokens, which hold the viewer's question (words
+    the answer should use); this looks at the persona's own recent replies instead.
+    """
+
+    def __init__(self, replies: list[list[int]], context: int = REPEAT_CONTEXT, damping: float = REPEAT_DAMPING) -> None:
+        self.context = context
+        self.damping = damping
+        self.follows: dict[tuple[int, ...], set[int]] = {}
+        for tokens in replies:
+            for i in range(len(tokens) - context):
+                self.follows.setdefault(tuple(tokens[i : i + context]), set()).add(tokens[i + context])
+
+    def __call__(self, input_ids: TokenIds, scores: Logits) -> Logits:
+        if len(input_ids) < self.context:
+            return scores
+        nxt = self.follows.get(tuple(int(t) for t in input_ids[-self.context :]))
+        if nxt:
+            ids = np.fromiter(nxt, dtype=np.intp, count=len(nxt))
+            scores[ids] -= self.damping
+        return scores
 
 
 def to_openai_messages(messages: list[ChatMessage]) -> list[dict[str, str]]:
@@ -117,7 +181,10 @@ class LlamaLlm:
                 temperature=params.temperature,
                 top_p=params.top_p,
                 repeat_penalty=params.repeat_penalty,
+                presence_penalty=params.presence_penalty,
+                frequency_penalty=params.frequency_penalty,
                 stop=list(params.stop) or None,
+                logits_processor=self._processors(llm, params),
             )
         except ValueError as exc:  # e.g. the prompt does not fit n_ctx
             raise BackendError(f"LLM prompt rejected: {one_line(exc)} (lower llm.history_turns or raise llm.n_ctx)") from exc
@@ -158,6 +225,22 @@ class LlamaLlm:
             llm.create_chat_completion(messages=to_openai_messages(messages), max_tokens=1, temperature=0.0)
         except ValueError as exc:
             raise BackendError(f"LLM warm-up failed: {one_line(exc)} (system prompt longer than llm.n_ctx?)") from exc
+
+    def _processors(self, llm: Any, params: GenerationParams) -> Any:
+        """The logits processors `params` ask for (mood tag, repetition damping), or None."""
+        import llama_cpp
+
+        processors: list[Any] = []
+        if params.mood_tags:
+            processors.append(MoodTagConstraint([self._tokens(llm, f"[{mood}]") for mood in params.mood_tags]))
+        if params.avoid:
+            processors.append(RepeatDamper([self._tokens(llm, f" {reply}") for reply in params.avoid]))
+        return llama_cpp.LogitsProcessorList(processors) if processors else None
+
+    @staticmethod
+    def _tokens(llm: Any, text: str) -> list[int]:
+        """Token ids of plain text (no BOS, special tokens not parsed)."""
+        return [int(t) for t in llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)]
 
     def _require(self) -> Any:
         """The loaded llama_cpp.Llama, or a BackendError when load() was not called."""

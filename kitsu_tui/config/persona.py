@@ -50,8 +50,16 @@ class LlmSpec(PersonaSection):
     """Nucleus sampling."""
     repeat_penalty: float = Field(1.15, ge=1.0, le=2.0)
     """Penalty against loops (small models love them)."""
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    """Penalty on any token already in the recent context (OpenAI semantics; llama.cpp and most servers)."""
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    """Penalty growing with how often a token already appeared in the recent context."""
+    max_sentences: int = Field(3, ge=1, le=50)
+    """Reply budget: generation stops once this many sentences are kept for speech (live chat: 1-3)."""
+    mood_tag: bool = True
+    """Make the model open each reply with one of the persona's [mood] tags where the backend can constrain it."""
     stop: list[str] = Field(default_factory=list)
-    """Extra stop strings."""
+    """Extra stop strings (speaker labels and role markers are always stop strings)."""
 
 
 class Example(PersonaSection):

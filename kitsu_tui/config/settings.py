@@ -339,9 +339,27 @@ class ModerationSettings(Section):
     duplicate_window_s: float = Field(120.0, ge=0, le=86400)
     """The same chat message from the same author within this window is blocked."""
 
+    deflect_blocked_chat: bool = False
+    """Speak the persona's deflect_line when a chat line is blocked (never any of the blocked text)."""
+
     def resolved_rules_dir(self, data_dir: Path) -> Path:
         """The rules directory, defaulting into the data directory."""
         return self.rules_dir or data_dir / "moderation"
+
+
+class HoldSettings(Section):
+    """The pre-air hold (broadcast delay): reply sentences wait here, shown in the console, before they are spoken."""
+
+    voice: float = Field(0.0, ge=0.0, le=120.0)
+    """Seconds each sentence of a reply to the microphone waits before air (0 = no delay)."""
+    chat: float = Field(0.0, ge=0.0, le=120.0)
+    """Seconds for replies to chat typed into kitsu (console, control API, --chat)."""
+    twitch: float = Field(0.0, ge=0.0, le=120.0)
+    """Seconds for replies to Twitch chat."""
+    operator: float = Field(0.0, ge=0.0, le=120.0)
+    """Seconds for replies to the operator's prompts and idle talk."""
+    review_timeout_s: float = Field(20.0, ge=0.0, le=3600.0)
+    """A sentence moderation marked for review waits this long for approval, then is dumped (0 = dump at once)."""
 
 
 class KeySettings(Section):
@@ -359,6 +377,12 @@ class KeySettings(Section):
     """Pick another persona from personas_dir."""
     focus_chat: str = "f6"
     """Move the focus to the chat input."""
+    approve: str = "f7"
+    """Approve the oldest held sentence: it goes on air now."""
+    dump: str = "f8"
+    """Dump the oldest held sentence: never spoken, never stored."""
+    dump_all: str = "f9"
+    """Dump every held sentence."""
     help: str = "f1"
     """Show the help screen with every key."""
     quit: str = "ctrl+q"
@@ -405,6 +429,7 @@ class Settings(Section):
     twitch: TwitchSettings = Field(default_factory=TwitchSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+    hold: HoldSettings = Field(default_factory=HoldSettings)
     keys: KeySettings = Field(default_factory=KeySettings)
     tui: TuiSettings = Field(default_factory=TuiSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)

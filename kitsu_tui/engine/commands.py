@@ -8,12 +8,13 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from kitsu_tui.engine.events import Interrupted, ModuleState, OperatorAction, Source
+from kitsu_tui.engine.events import Interrupted, ModuleState, OperatorAction, PanicStepsDone, Source
 
 if TYPE_CHECKING:
     from kitsu_tui.engine.events import Event
     from kitsu_tui.engine.player import Player
     from kitsu_tui.engine.turns import Turn, TurnRunner
+    from kitsu_tui.safety.moderator import Decision as InputDecision
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +37,28 @@ class EngineCommands:
 
         def emit(self, event: Event) -> None: ...
         def next_turn_id(self) -> int: ...
-        def admit(self, turn: Turn) -> bool: ...
+        def admit(self, turn: Turn, decision: InputDecision | None = None) -> bool: ...
         def _enqueue(self, turn: Turn) -> None: ...
         def refresh_state(self) -> None: ...
         def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]: ...
         def set_module_state(self, name: str, state: ModuleState, reason: str = "") -> None: ...
         def notice(self, level: str, message: str) -> None: ...
 
-    def submit_text(self, text: str, source: Source = Source.CHAT, author: str = "") -> bool:
-        """Queue a text turn (chat, operator or /say); False when refused (the reason is emitted)."""
+    def submit_text(self, text: str, source: Source = Source.CHAT, author: str = "",
+                    decision: InputDecision | None = None, origin: str = "") -> bool:
+        """Queue a text turn (chat, operator or /say); False when refused (the reason is emitted).
+
+        `decision` is an allowed one from moderate_input for this text: it is reused, not checked again.
+        `origin` names the input for the pre-air hold's per-source delay ("twitch"; default: the source).
+        """
         from kitsu_tui.engine.turns import Turn
 
         text = text.strip()
         if not text:
             return False
-        turn = Turn(self.next_turn_id(), source, text, author=author, arrived=time.monotonic())
-        if not self.admit(turn):
+        turn = Turn(self.next_turn_id(), source, text, author=author, arrived=time.monotonic(),
+                    origin=origin or ("idle" if author == "idle" else str(source)))
+        if not self.admit(turn, decision):
             return False
         self._enqueue(turn)
         return True
@@ -170,9 +177,14 @@ class EngineCommands:
 
 
 async def _run_panic_hook(engine: EngineCommands, name: str, hook: Any, engaged: bool) -> None:
+    started = time.monotonic()
     try:
         steps = await asyncio.wait_for(hook(engaged), timeout=5.0)
+        engine.emit(PanicStepsDone(module=name, engaged=engaged, steps=tuple(steps or ()),
+                                   elapsed_ms=round((time.monotonic() - started) * 1000, 1)))
         engine.notice("info", f"{name} panic {'engaged' if engaged else 'cleared'}: {', '.join(steps or []) or 'done'}")
     except Exception as exc:
         with contextlib.suppress(Exception):
+            engine.emit(PanicStepsDone(module=name, engaged=engaged, error=f"{type(exc).__name__}: {exc}",
+                                       elapsed_ms=round((time.monotonic() - started) * 1000, 1)))
             engine.notice("error", f"{name} panic action failed: {exc}")

@@ -7,9 +7,10 @@ import contextlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,11 +37,16 @@ from kitsu_tui.engine.events import (
     TurnRejected,
     TurnStarted,
 )
+from kitsu_tui.engine.hold import PreAirHold
+from kitsu_tui.engine.hygiene import RECENT_REPLIES
 from kitsu_tui.engine.listener import Listener, Utterance
 from kitsu_tui.engine.modules import Module
 from kitsu_tui.engine.player import Player
 from kitsu_tui.engine.prompt import PromptBuilder
 from kitsu_tui.engine.turns import Turn, TurnRunner
+
+if TYPE_CHECKING:
+    from kitsu_tui.safety.moderator import Decision as InputDecision
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +74,8 @@ class Engine(EngineCommands):
         self.tts_factory: Callable[[Persona], TtsBackend] | None = None
         """Builds the TTS for a persona's voice (set by bootstrap) so persona switches change voice."""
         self.player = Player(output, self.emit, analyzer)
+        self.hold = PreAirHold(settings.hold, self.emit)
+        """The pre-air hold: sentences under review or a broadcast delay wait here for the operator."""
         self.prompt = PromptBuilder(self)
         self.generation = 0
         self.state = PipelineState.LOADING
@@ -80,6 +88,8 @@ class Engine(EngineCommands):
         self.module_states: dict[str, tuple[ModuleState, str]] = {}
         self.modules: dict[str, Module] = {}
         self.history: list[tuple[str, str]] = []
+        self.recent_replies: deque[str] = deque(maxlen=RECENT_REPLIES)
+        """What the persona said in its last replies (the repetition guard drops sentences said again)."""
         self.pending: asyncio.Queue[Turn] = asyncio.Queue()
         self.current: TurnRunner | None = None
         self._tentative: Turn | None = None
@@ -365,22 +375,45 @@ class Engine(EngineCommands):
                 return False  # the mic is hearing kitsu's own voice
         return True
 
-    def admit(self, turn: Turn) -> bool:
-        """Apply input moderation and module/panic rules; emits TurnRejected when refused."""
+    def moderate_input(self, text: str, source: Source, author: str = "") -> InputDecision | None:
+        """Moderate a line before it becomes a turn (None when moderation is off); a block is emitted here.
+
+        Pass an allowed decision on to submit_text(decision=...) so the line is never checked twice
+        (a second check would count it twice against the rate limit and block it as a duplicate).
+        """
+        if self.moderator is None:
+            return None
+        decision: InputDecision = self.moderator.check_input(text, str(source), author,
+                                                             family_friendly=self.persona.family_friendly,
+                                                             language=self.persona.language)
+        if not decision.allowed:
+            self.emit(ModerationDecided(stage="input", action=decision.action, rule=decision.rule,
+                                        text=decision.text, detail=decision.detail, author=author,
+                                        text_hash=decision.digest, ms=decision.ms))
+        return decision
+
+    def admit(self, turn: Turn, decision: InputDecision | None = None) -> bool:
+        """Apply input moderation (or reuse `decision` from moderate_input) and module/panic rules.
+
+        Emits TurnRejected when refused.
+        """
         reason = ""
         if self.panicked:
             reason = "panic is engaged"
         elif turn.source not in (Source.SAY,) and not self.module_on("llm"):
             state, why = self.module_states.get("llm", (ModuleState.OFF, ""))
             reason = f"llm is {state}" + (f" ({why})" if why and state == ModuleState.ERROR else "")
-        elif turn.source != Source.SAY and self.moderator is not None:
-            decision = self.moderator.check_input(turn.text, str(turn.source), turn.author,
-                                                  family_friendly=self.persona.family_friendly)
-            turn.text = decision.text  # control characters and escapes never travel further
+        elif turn.source != Source.SAY and (self.moderator is not None or decision is not None):
+            if decision is None:
+                decision = self.moderator.check_input(turn.text, str(turn.source), turn.author,
+                                                      family_friendly=self.persona.family_friendly,
+                                                      language=self.persona.language)
+                turn.text = decision.text  # control characters and escapes never travel further
             turn.moderation.append({"stage": "input", "action": decision.action, "rule": decision.rule,
-                                    "text": turn.text})
+                                    "text": turn.text, "ms": decision.ms, "hash": decision.digest})
             self.emit(ModerationDecided(turn_id=turn.turn_id, stage="input", action=decision.action,
-                                        rule=decision.rule, text=turn.text, detail=decision.detail))
+                                        rule=decision.rule, text=turn.text, detail=decision.detail,
+                                        author=turn.author, text_hash=decision.digest, ms=decision.ms))
             if not decision.allowed:
                 reason = f"blocked by moderation ({decision.rule})"
         if reason:
@@ -441,12 +474,20 @@ class Engine(EngineCommands):
             self._recording.pop(turn.turn_id, None)
             return
         record = turn.record()
-        self.history[:] = self.next_history(turn, record["spoken"])
+        if turn.flagged:
+            # A blocked, held or dumped sentence: the exchange that provoked it never returns to the LLM, and
+            # memory keeps only what was actually heard (never the input that set it up).
+            record["flagged"] = True
+        else:
+            self.history[:] = self.next_history(turn, record["spoken"])
+        if record["spoken"]:
+            self.recent_replies.append(record["spoken"])
         if self.memory is not None:
             try:
-                if turn.source != Source.SAY:
+                if turn.source != Source.SAY and not turn.flagged:
                     await self.memory.add_turn(turn.turn_id, "user", turn.text, str(turn.source), turn.author)
-                await self.memory.add_turn(turn.turn_id, "assistant", record["spoken"], str(turn.source))
+                if record["spoken"] or not turn.flagged:
+                    await self.memory.add_turn(turn.turn_id, "assistant", record["spoken"], str(turn.source))
                 if not turn.prepared:  # otherwise the summary runs while the next reply plays
                     await self.memory.maybe_summarize(self.prompt.summarize)
             except Exception as exc:
@@ -467,7 +508,7 @@ class Engine(EngineCommands):
         """The history once `turn` is over and `spoken` was heard."""
         history = list(self.history)
         if turn.source != Source.SAY:
-            history.append(("user", turn.text if not turn.author else f"{turn.author}: {turn.text}"))
+            history.append(("user", turn.text))  # no "login: text" line: the model would copy the label
         if spoken:
             history.append(("assistant", spoken))
         keep = max(2, self.settings.llm.history_turns * 2)
@@ -490,8 +531,8 @@ class Engine(EngineCommands):
                 await self.memory.maybe_summarize(self.prompt.summarize)
             if not self.pending.empty():
                 return  # the next turn is already here: it needs the LLM now
-            history = self.next_history(turn, spoken)
-            stored = int(turn.source != Source.SAY) + int(bool(spoken))  # rows memory will add for this turn
+            history = list(self.history) if turn.flagged else self.next_history(turn, spoken)
+            stored = 0 if turn.flagged else int(turn.source != Source.SAY) + int(bool(spoken))  # rows memory adds
             await self.prompt.refresh_notes(f"{turn.text} {spoken}", exclude_recent=len(history) - stored)
             await self.llm_worker.call(self.backends.llm.warm, await self.prompt.conversation(history))
             turn.warmed_for = spoken
@@ -541,11 +582,11 @@ class Engine(EngineCommands):
 
         return MoodFilter(self.persona.mood_names)
 
-    def moderate_output(self, sentence: str) -> Any:
-        """The moderation decision for one reply sentence, or None when moderation is off."""
+    def moderate_output(self, sentence: str, context: str = "") -> Any:
+        """The moderation decision for one reply sentence (`context`: the message it answers), None when off."""
         if self.moderator is None:
             return None
-        return self.moderator.check_output(sentence, self.persona.family_friendly)
+        return self.moderator.check_output(sentence, self.persona.family_friendly, self.persona.language, context)
 
     async def switch_persona(self, name: str) -> None:
         """Load and switch persona; a broken file raises ConfigError and keeps the current one."""

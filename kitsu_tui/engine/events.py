@@ -225,13 +225,42 @@ class TurnRejected(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModerationDecided(Event):
-    """A moderation decision: stage (input/output), action (allow/block/rewrite), the rule and text."""
+    """A moderation decision: stage (input/output), action (allow/block/review), the rule, text and its hash."""
 
     stage: str
     action: str
     rule: str
     text: str
     detail: str = ""
+    author: str = ""
+    text_hash: str = ""
+    """A short hash of the text, so logs and counters can name it without repeating it."""
+    ms: float = 0.0
+    """How long the check took."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentenceHeld(Event):
+    """A reply sentence waits in the pre-air hold: for review (until approved) or for the broadcast delay."""
+
+    hold_id: int
+    index: int
+    text: str
+    reason: str
+    review: bool = False
+    release_in_s: float | None = None
+    """Seconds until it airs by itself (None: it waits for the operator, then is dumped at the review timeout)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HoldResolved(Event):
+    """A held sentence left the hold: approved or released (spoken), dumped or expired (never spoken)."""
+
+    hold_id: int
+    index: int
+    action: str
+    by: str = "operator"
+    text_hash: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -341,3 +370,14 @@ class OperatorAction(Event):
     action: str
     detail: str = ""
     by: str = "operator"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PanicStepsDone(Event):
+    """A module's panic action finished (or failed): the steps it took and how long it took from the panic."""
+
+    module: str
+    engaged: bool
+    steps: tuple[str, ...] = ()
+    elapsed_ms: float = 0.0
+    error: str = ""

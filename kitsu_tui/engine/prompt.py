@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from kitsu_tui.backends.base import BackendError, ChatMessage, GenerationParams
 from kitsu_tui.engine.events import Source
+from kitsu_tui.engine.hygiene import is_greeting
 
 if TYPE_CHECKING:
     from kitsu_tui.engine.engine import Engine
@@ -16,6 +19,39 @@ log = logging.getLogger(__name__)
 
 NOTES_MAX_CHARS = 400
 """Remembered notes are re-read by the LLM each time they change: keep them short (prefill ~250 tok/s)."""
+STOP_SEQUENCES = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "\n\n", "\nUser:", "\nuser:", "\nViewer:",
+                  "\nAssistant:", "\nassistant:", "\nChat:")
+"""Role markers and speaker labels that end a reply: past them the model writes the next turn itself."""
+SELF_QUOTE_WORDS = 6
+"""A note sharing this many consecutive words with one of the persona's recent replies is a self-quote."""
+
+_TURN_NOTE_RE = re.compile(r"^(?P<speaker>[^\s:]{1,40}): (?P<text>.+)$", re.DOTALL)
+_NOTE_WORD_RE = re.compile(r"[a-z0-9']+")
+
+
+def _word_runs(text: str, n: int = SELF_QUOTE_WORDS) -> set[tuple[str, ...]]:
+    """Every run of `n` consecutive lower-case words in `text`."""
+    words = _NOTE_WORD_RE.findall(text.lower())
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def note_for_prompt(note: str, own_lines: Iterable[str]) -> str | None:
+    """A recalled memory as the model may read it, or None when it must not be shown.
+
+    The persona's own earlier lines ("You: ...", or any note quoting one of `own_lines`) are never fed back:
+    a small model repeats what it reads. A viewer's recalled line loses its "login: " label, which the model
+    would copy as a transcript line.
+    """
+    note = " ".join(note.split())
+    match = _TURN_NOTE_RE.match(note)
+    if match is not None:
+        if match.group("speaker") == "You":
+            return None
+        note = f"Earlier in chat: {match.group('text')}"
+    runs = _word_runs(note)
+    if runs and any(runs & _word_runs(line) for line in own_lines):
+        return None
+    return note
 
 
 class PromptBuilder:
@@ -65,8 +101,10 @@ class PromptBuilder:
         except Exception:
             log.exception("memory recall failed")
             return
+        own_lines = [*self.engine.recent_replies, *(text for role, text in self.engine.history if role == "assistant")]
+        shown = (note_for_prompt(n, own_lines) for n in notes if n.strip())
         kept, size = [], 0
-        for note in dict.fromkeys(n.strip() for n in notes if n.strip()):
+        for note in dict.fromkeys(n for n in shown if n):
             if size + len(note) > NOTES_MAX_CHARS:
                 break
             kept.append(note)
@@ -74,11 +112,27 @@ class PromptBuilder:
         self._notes = kept
 
     async def messages(self, turn: Turn) -> list[ChatMessage]:
-        """The full prompt for a turn: the cached conversation plus the new input."""
+        """The full prompt for a turn: the cached conversation plus the new input as a plain user message.
+
+        The viewer's login is left out (the model would read it out, or copy "login: text" as a transcript
+        line), except when they greet the persona, who may then greet them back by name.
+        """
         messages = await self.conversation()
-        user = turn.text if turn.source != Source.CHAT or not turn.author else f"{turn.author} says: {turn.text}"
-        messages.append(ChatMessage("user", user))
+        messages.append(ChatMessage("user", self.user_text(turn)))
         return messages
+
+    @staticmethod
+    def user_text(turn: Turn) -> str:
+        """What the model reads as the viewer's message."""
+        if turn.source == Source.CHAT and turn.author and is_greeting(turn.text):
+            return f"{turn.text} (I'm {turn.author})"
+        return turn.text
+
+    def stop_sequences(self) -> tuple[str, ...]:
+        """Stop strings for a reply: role markers, speaker labels (the persona's own too) and the persona's extras."""
+        persona = self.engine.persona
+        labels = [f"\n{name}:" for name in dict.fromkeys((persona.name, persona.shown_name))]
+        return tuple(dict.fromkeys([*STOP_SEQUENCES, *labels, *persona.llm.stop]))
 
     async def summarize(self, text: str) -> str:
         """Ask the LLM for a one-line summary of `text`; empty when the LLM is busy or off."""

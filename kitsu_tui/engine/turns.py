@@ -25,6 +25,7 @@ from kitsu_tui.engine.events import (
     StageError,
     TtsAudioReady,
 )
+from kitsu_tui.engine.hygiene import ReplyHygiene, is_greeting
 
 if TYPE_CHECKING:
     from kitsu_tui.engine.engine import Engine
@@ -49,7 +50,7 @@ class Turn:
     spoken: list[str] = field(default_factory=list)
     interrupted: bool = False
     mood: str = "neutral"
-    moderation: list[dict[str, str]] = field(default_factory=list)
+    moderation: list[dict[str, Any]] = field(default_factory=list)
     marks: dict[str, float] = field(default_factory=dict)
     error: str = ""
     stop: threading.Event = field(default_factory=threading.Event)
@@ -62,6 +63,12 @@ class Turn:
     """The next turn's LLM work (memory summary, cache warm-up) already ran while this reply played."""
     warmed_for: str | None = None
     """The spoken text the LLM's cache was filled for during playback (no second warm-up when it was all heard)."""
+    origin: str = ""
+    """Where the input came from for the pre-air hold (voice, chat, twitch, operator, say, idle); "" = the source."""
+    flagged: bool = False
+    """Output moderation blocked or held a sentence, or the operator dumped one: the exchange stays out of history."""
+    dumped: list[str] = field(default_factory=list)
+    """Sentences dumped from the pre-air hold (never spoken, never stored; only counted)."""
 
     def mark(self, name: str, at: float | None = None) -> None:
         """Record the first time a milestone happened."""
@@ -93,7 +100,7 @@ class Turn:
         return {
             "turn": self.turn_id,
             "source": "voice" if self.source == Source.VOICE else "chat",
-            "origin": str(self.source),
+            "origin": self.origin or str(self.source),
             "author": self.author,
             "transcript": self.text,
             "reply": self.reply.strip(),
@@ -115,6 +122,8 @@ class TurnRunner:
         s = engine.settings.engine
         self.chunker = SentenceChunker(s.first_chunk_min_chars, s.max_chunk_chars, s.first_chunk_max_chars)
         self._synth: list[tuple[int, str, asyncio.Task[Any] | None]] = []
+        self._held: dict[int, asyncio.Task[bool]] = {}
+        """Pre-air hold decisions by sentence index (only for sentences that wait: review or a broadcast delay)."""
         self._queued = asyncio.Event()
         self._llm_done = False
         self._safe_line_used = False
@@ -124,6 +133,11 @@ class TurnRunner:
         """The next turn's LLM work, started once this reply is synthesized (see Engine.prepare_next)."""
         self._llm_gate = threading.Event()  # cleared while the first sentence synthesizes (first_audio_priority)
         self._llm_gate.set()
+        persona = engine.persona
+        logins = {str(r.get("author", "")) for r in engine.records[-100:] if r.get("source") == "chat"}
+        self.hygiene = ReplyHygiene((persona.name, persona.shown_name), turn.author, is_greeting(turn.text),
+                                    engine.recent_replies, enabled=turn.source != Source.SAY, logins=logins)
+        """Drops speaker labels, invented dialogue, unasked logins and repeated sentences before speech."""
 
     @property
     def generating(self) -> bool:
@@ -167,17 +181,28 @@ class TurnRunner:
                 for _, _, task in self._synth:
                     if task is not None and not task.done():
                         task.cancel()
+                for held in self._held.values():
+                    held.cancel()  # an interrupted reply's held sentences are dumped
                 if self.preparing is not None and self.stale:
                     self.preparing.cancel()  # an interrupted reply: the conversation will not be what it expected
+
+    def _params(self) -> GenerationParams:
+        """Sampling, stop strings, mood constraint and repetition damping for this reply (persona [llm])."""
+        engine = self.engine
+        spec = engine.persona.llm
+        return GenerationParams(
+            max_tokens=spec.max_tokens, temperature=spec.temperature, top_p=spec.top_p,
+            repeat_penalty=spec.repeat_penalty, presence_penalty=spec.presence_penalty,
+            frequency_penalty=spec.frequency_penalty, stop=engine.prompt.stop_sequences(),
+            mood_tags=engine.persona.mood_names if spec.mood_tag else (), avoid=tuple(engine.recent_replies),
+        )
 
     async def _generate(self) -> None:
         engine, turn = self.engine, self.turn
         messages = await engine.build_prompt(turn)
-        persona = engine.persona
-        params = GenerationParams(
-            max_tokens=persona.llm.max_tokens, temperature=persona.llm.temperature, top_p=persona.llm.top_p,
-            repeat_penalty=persona.llm.repeat_penalty, stop=tuple(persona.llm.stop),
-        )
+        params = self._params()
+        budget = engine.persona.llm.max_sentences
+        enough = threading.Event()  # the reply's sentence budget is spent: the LLM stops, the turn goes on
         mood_filter = engine.new_mood_filter()
         turn.mark("llm_start")
         engine.emit(LlmStarted(turn_id=turn.turn_id))
@@ -185,8 +210,11 @@ class TurnRunner:
         mood_sent = False
         llm = engine.backends.llm
 
+        def should_stop() -> bool:
+            return turn.stop.is_set() or enough.is_set()
+
         def make_iter() -> Any:
-            return gated(llm.stream(messages, params, turn.stop.is_set), self._llm_gate, turn.stop)
+            return gated(llm.stream(messages, params, should_stop), self._llm_gate, turn.stop)
 
         async for piece in engine.llm_worker.stream(make_iter, turn.stop):
             if self.stale:
@@ -201,12 +229,20 @@ class TurnRunner:
                 self._set_mood(mood_filter.mood, tuple(mood_filter.actions))
             for chunk in self.chunker.feed(visible):
                 self._queue_sentence(chunk)
+            if self.hygiene.sentences >= budget:
+                enough.set()
+                self._llm_gate.set()  # let the LLM's thread see the stop now, not after the first sentence's speech
+                break
         if not self.stale:
             tail = mood_filter.finish() if mood_filter else ""
             if mood_filter and not mood_sent:
                 self._set_mood(mood_filter.mood, tuple(mood_filter.actions))
-            for chunk in self.chunker.feed(tail) + self.chunker.flush():
-                self._queue_sentence(chunk)
+            if enough.is_set():
+                self.chunker.reset()  # the start of a sentence past the budget is never spoken
+            else:
+                for chunk in self.chunker.feed(tail) + self.chunker.flush():
+                    self._queue_sentence(chunk)
+            self.hygiene.end_sentence()
         elapsed = time.monotonic() - turn.marks["llm_start"]
         first = turn.marks.get("llm_first_token")
         ttft = (first - turn.marks["llm_start"]) * 1000 if first else 0.0
@@ -221,18 +257,27 @@ class TurnRunner:
     def _queue_sentence(self, text: str) -> None:
         if self.stale:
             return
+        text = self.hygiene.clean(text)
+        if not text:
+            return
         engine, turn = self.engine, self.turn
         index = len(self._synth)
-        decision = engine.moderate_output(text)
+        review: str | None = None
+        decision = engine.moderate_output(text, turn.text if turn.source != Source.SAY else "")
         if decision is not None:
             if decision.allowed and decision.rule == "empty":
                 return  # nothing speakable left once cleaned
-            text = decision.text if decision.allowed else text
+            text = decision.text if decision.allowed or decision.held else text
             turn.moderation.append({"stage": "output", "action": decision.action, "rule": decision.rule,
-                                    "text": text})
+                                    "text": text, "ms": decision.ms, "hash": decision.digest})
             engine.emit(ModerationDecided(turn_id=turn.turn_id, stage="output", action=decision.action,
-                                          rule=decision.rule, text=text, detail=decision.detail))
-            if not decision.allowed:
+                                          rule=decision.rule, text=text, detail=decision.detail,
+                                          text_hash=decision.digest, ms=decision.ms))
+            if decision.held:
+                turn.flagged = True
+                review = f"review: {decision.rule} ({decision.detail})"
+            elif not decision.allowed:
+                turn.flagged = True
                 engine.emit(SentenceQueued(turn_id=turn.turn_id, index=index, text=text))
                 engine.emit(SentenceStateChanged(turn_id=turn.turn_id, index=index,
                                                  status=SentenceStatus.BLOCKED, reason=decision.rule))
@@ -248,6 +293,10 @@ class TurnRunner:
         task = asyncio.create_task(self._synthesize(index, text)) if engine.module_on("tts") else None
         if task is not None and index == self._first_index and engine.settings.engine.first_audio_priority:
             self._llm_gate.clear()  # the first sentence's speech gets the cores; the LLM is far ahead of speech
+        if engine.hold.needed(turn.origin or str(turn.source), review):
+            self._held[index] = asyncio.create_task(
+                engine.hold.wait(turn.turn_id, index, text, turn.origin or str(turn.source), review),
+                name=f"kitsu-hold-{turn.turn_id}-{index}")
         self._synth.append((index, text, task))
         self._queued.set()
 
@@ -324,6 +373,8 @@ class TurnRunner:
             if turn.confirmed is not None and not turn.confirmed.done():
                 await turn.confirmed  # speculative reply: speak only once the person has really finished
             await engine.wait_until_speech_allowed(self)
+            if index in self._held and not self.stale and not await self._hold_allows(index, text):
+                continue
             if self.stale or turn.discarded:
                 continue
             pending.append(engine.player.enqueue(turn.turn_id, index, text, audio, engine.backends.tts.sample_rate))
@@ -333,6 +384,22 @@ class TurnRunner:
             if segment.started and "first_audio" not in turn.marks:
                 turn.mark("first_audio", segment.started_at)
             turn.spoken.append(heard)
+
+
+    async def _hold_allows(self, index: int, text: str) -> bool:
+        """Wait for a held sentence's fate; a dumped one is skipped and marks the turn flagged."""
+        try:
+            aired = await self._held[index]
+        except asyncio.CancelledError:
+            if _being_cancelled():
+                raise
+            aired = False
+        if not aired:
+            self.turn.flagged = True
+            self.turn.dumped.append(text)
+            self.engine.emit(SentenceStateChanged(turn_id=self.turn.turn_id, index=index,
+                                                  status=SentenceStatus.SKIPPED, reason="dumped"))
+        return aired
 
 
 def gated(pieces: Iterator[str], gate: threading.Event, stop: threading.Event,

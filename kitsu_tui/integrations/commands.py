@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kitsu_tui.engine.events import Notice
+from kitsu_tui.engine.events import Notice, OperatorAction
 from kitsu_tui.integrations.chat import ChatMessage
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,12 @@ class CommandRunner:
             detail = f"!{name} from {who} failed: {exc}"
             log.warning("twitch: %s", detail)
             self._notice("warning", detail)
+            self._record(name, args, who, f"failed: {exc}")
             return CommandResult(False, detail)
         line = f"twitch mod {who}: {detail}"
         log.info(line)
         self._notice("info", line)
+        self._record(name, args, who, detail)
         return CommandResult(True, detail)
 
     async def _dispatch(self, name: str, args: str) -> str:
@@ -104,6 +106,14 @@ class CommandRunner:
             on = self.module_states.get(module, "off") in ("off", "error")
         await self.engine.toggle_module(module, on)
         return f"{module} {'on' if on else 'off'}"
+
+    def _record(self, name: str, args: str, who: str, outcome: str) -> None:
+        """An operator action for the show log: which mod ran which command, and what came of it."""
+        try:
+            self.engine.bus.emit(OperatorAction(action="mod_command", detail=f"!{name} {args}".strip() + f" -> {outcome}",
+                                                by=f"twitch:{who}"))
+        except Exception:
+            log.exception("twitch: cannot emit the command's operator action")
 
     def _notice(self, level: str, message: str) -> None:
         """Show the command's outcome to the operator."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import twitchio
 from twitchio.eventsub import ChatMessageSubscription
@@ -24,6 +25,9 @@ from kitsu_tui.integrations.base import IntegrationError, IntegrationModule, Sto
 from kitsu_tui.integrations.chat import ChatMessage, from_twitchio
 from kitsu_tui.integrations.chat_queue import ChatQueue, Verdict
 from kitsu_tui.integrations.commands import CommandResult, CommandRunner, SceneSwitcher, parse_command
+
+if TYPE_CHECKING:
+    from kitsu_tui.safety.moderator import Decision
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,8 @@ class TwitchModule(IntegrationModule):
         self._wake = asyncio.Event()
         self._client: KitsuTwitchClient | None = None
         self._subscription: Subscription | None = None
+        self._decisions: dict[tuple[str, float], Decision] = {}
+        """The engine's moderation decision for each queued line, handed to submit_text so it is made once."""
 
     def target(self) -> str:
         """The channel."""
@@ -108,9 +114,17 @@ class TwitchModule(IntegrationModule):
         if command is not None:
             runner = CommandRunner(self.engine, self.scene_switcher or self._obs_switcher(), self.module_states)
             return await runner.run(message, *command)
-        blocked = self._moderation_block(message)
-        verdict = Verdict(False, blocked) if blocked else self.queue.offer(message)
+        decision = self._moderate(message)
+        if decision is not None and not decision.allowed:
+            verdict = Verdict(False, f"moderation: {decision.rule or decision.action}")
+        else:
+            if decision is not None:
+                message = dataclasses.replace(message, text=decision.text)
+            verdict = self.queue.offer(message)
         if verdict.accepted:
+            if decision is not None:
+                self._forget_stale_decisions()
+                self._decisions[_message_key(message)] = decision
             self._wake.set()
         else:
             log.debug("twitch: not queued from %s: %s", message.login, verdict.reason)
@@ -122,19 +136,20 @@ class TwitchModule(IntegrationModule):
         switch = getattr(modules.get("obs"), "switch_scene", None)
         return switch if callable(switch) else None
 
-    def _moderation_block(self, message: ChatMessage) -> str | None:
-        """Ask the engine's moderator first (when it has one) so blocked lines never take a queue slot."""
-        moderator = getattr(self.engine, "moderator", None)
-        if moderator is None:
-            return None
+    def _moderate(self, message: ChatMessage) -> Decision | None:
+        """The engine's one moderation decision for a line, made before queueing so blocked lines take no slot."""
         try:
-            decision = moderator.check_input(message.text, Source.CHAT, message.author)
+            decision: Decision | None = self.engine.moderate_input(message.text, Source.CHAT, message.author)
         except Exception:
-            log.exception("twitch: moderator failed; the engine will moderate at submit")
+            log.exception("twitch: moderation failed; the engine will moderate at submit")
             return None
-        if getattr(decision, "allowed", True):
-            return None
-        return f"moderation: {getattr(decision, 'rule', '') or getattr(decision, 'action', 'blocked')}"
+        return decision
+
+    def _forget_stale_decisions(self) -> None:
+        """Drop decisions of lines the queue has let go stale (they are never released)."""
+        horizon = self.queue.clock() - self.settings.max_age_s - 1.0
+        for key in [key for key in self._decisions if key[1] < horizon]:
+            del self._decisions[key]
 
     async def _release_loop(self) -> None:
         """Submit the best queued message when pacing allows and the engine is not busy."""
@@ -143,7 +158,9 @@ class TwitchModule(IntegrationModule):
             if self.pipeline_state not in HOLD_STATES:
                 message = self.queue.pop_ready()
             if message is not None:
-                if self.engine.submit_text(message.text, Source.CHAT, message.author):
+                decision = self._decisions.pop(_message_key(message), None)
+                if self.engine.submit_text(message.text, Source.CHAT, message.author, decision=decision,
+                                           origin="twitch"):
                     self.submitted += 1
                 continue
             self._wake.clear()
@@ -207,3 +224,8 @@ class TwitchModule(IntegrationModule):
                 await client.close()
             except Exception:
                 log.exception("twitch: close failed")
+
+
+def _message_key(message: ChatMessage) -> tuple[str, float]:
+    """Who sent a line and when it arrived: survives the queue's length cap (which copies the message)."""
+    return message.user_id or message.login, message.received

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import os
+import re
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kitsu_tui.config.errors import ConfigError
 from kitsu_tui.safety.normalize import Normalized, clean_text, normalize, squeeze
-from kitsu_tui.safety.rules import PatternList, RuleSet, load_rules
+from kitsu_tui.safety.rules import PatternList, RuleSet, StatementRule, load_rules
+from kitsu_tui.safety.speakable import foreign_share, speakable
 
 if TYPE_CHECKING:
     from kitsu_tui.config.settings import ModerationSettings
@@ -22,25 +25,42 @@ log = logging.getLogger("kitsu.safety")
 #: Sources whose text is typed by the operator: trusted with instructions, never rate-limited.
 TRUSTED_SOURCES = frozenset({"operator", "say"})
 _MAX_AUTHORS = 2000
+#: Input more than this share in scripts the persona's voice cannot read is not answered.
+MAX_FOREIGN_INPUT_SHARE = 0.5
+#: A reply sentence that copies this many consecutive words of the viewer's message is an echo.
+ECHO_WORDS = 6
+_WORDS_RE = re.compile(r"[a-z0-9']+")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Decision:
     """The outcome of one moderation check."""
 
     action: str
-    """allow or block."""
+    """allow, block, or review (a borderline reply sentence held for the operator)."""
     rule: str
-    """Rule that decided (a list name, length, spam, duplicate, rate, empty) or "ok"."""
+    """Rule that decided (a list name, length, spam, duplicate, rate, empty, script, echo) or "ok"."""
     text: str
     """The checked text, cleaned of control and zero-width characters."""
     detail: str = ""
     """What matched, with the offending word masked so logs do not repeat it."""
+    ms: float = dataclasses.field(default=0.0, compare=False)
+    """How long the check took, in milliseconds (not part of equality)."""
 
     @property
     def allowed(self) -> bool:
         """True when the text may go on."""
         return self.action == "allow"
+
+    @property
+    def held(self) -> bool:
+        """True when the text waits for the operator (review)."""
+        return self.action == "review"
+
+    @property
+    def digest(self) -> str:
+        """A short stable hash of the text, so logs can name a sentence without repeating it."""
+        return hashlib.sha256(self.text.encode("utf-8", "replace")).hexdigest()[:12]
 
 
 def mask(term: str) -> str:
@@ -155,49 +175,100 @@ class Moderator:
 
     def _match_rules(
         self, normalized: Normalized, stage: str, family_friendly: bool, trusted: bool = False
-    ) -> tuple[str, str] | None:
-        """(rule, detail) of the first rule list that matches at this stage."""
+    ) -> tuple[str, str, str] | None:
+        """(action, rule, detail) of the first rule list that blocks at this stage, else the first review."""
+        review: tuple[str, str, str] | None = None
         for spec, compiled in self._rules.lists:
             if stage not in spec.stages or (spec.family_only and not family_friendly):
                 continue
             if trusted and not spec.operator_too:
                 continue
-            if isinstance(compiled, PatternList):
-                found = compiled.find(normalized)
-                if found:
-                    return spec.rule, f"pattern matched: {found[:60]!r}"
+            if isinstance(compiled, StatementRule):
+                hit = compiled.find(normalized.clauses, with_review=stage == "output" and review is None)
+                if hit is not None:
+                    found = ("block" if hit.action == "block" else "review", spec.rule,
+                             f"{mask(hit.target)} + {hit.predicate[:40]!r}")
+                    if found[0] == "block":
+                        return found
+                    review = review or found
+            elif isinstance(compiled, PatternList):
+                found_text = compiled.find(normalized)
+                if found_text:
+                    return "block", spec.rule, f"pattern matched: {mask(found_text[:60])!r}"
             else:
-                term = compiled.find(normalized, self._rules.allowed)
+                term = compiled.find(normalized, self._rules.allowed, backwards=spec.reversed)
                 if term:
-                    return spec.rule, f"term: {mask(term)}"
-        return None
+                    return "block", spec.rule, f"term: {mask(term)}"
+        return review
 
-    def check_input(self, text: str, source: str, author: str = "", family_friendly: bool = True) -> Decision:
+    def check_input(self, text: str, source: str, author: str = "", family_friendly: bool = True,
+                    language: str = "en") -> Decision:
         """Check chat or voice text before it reaches the LLM."""
+        started = time.perf_counter()
+        decision = self._check_input(text, source, author, family_friendly, language)
+        return _timed(decision, started)
+
+    def _check_input(self, text: str, source: str, author: str, family_friendly: bool, language: str) -> Decision:
         self._maybe_reload()
         cleaned = clean_text(text[: self.max_input_chars * 4 + 64])
         if len(text) > self.max_input_chars * 4 + 64 or len(cleaned) > self.max_input_chars:
             return Decision("block", "length", cleaned[:200], f"{len(text)} characters (limit {self.max_input_chars})")
         normalized = normalize(cleaned)
-        hit = self._match_rules(normalized, "input", family_friendly, trusted=str(source) in TRUSTED_SOURCES)
+        trusted = str(source) in TRUSTED_SOURCES
+        hit = self._match_rules(normalized, "input", family_friendly, trusted=trusted)
         if hit is None and not any(c.isalnum() for c in normalized.forms[0]):
             return Decision("block", "empty", cleaned, "nothing to answer")
+        if hit is None and not trusted and foreign_share(cleaned, language) > MAX_FOREIGN_INPUT_SHARE:
+            return Decision("block", "script", cleaned, f"mostly in a script a {language} voice cannot read")
         if hit is None and str(source) == "chat":
             repeated = _repetitive(normalized, cleaned)
             key = author.casefold() or "(anonymous)"
             spam = ("spam", repeated) if repeated else None
-            hit = self._spam.check(key, squeeze(normalized.forms[-1]), time.monotonic()) or spam
+            found = self._spam.check(key, squeeze(normalized.forms[-1]), time.monotonic()) or spam
+            hit = ("block", *found) if found else None
         if hit is not None:
-            return Decision("block", hit[0], cleaned, hit[1])
+            return Decision("block", hit[1], cleaned, hit[2])
         return Decision("allow", "ok", cleaned)
 
-    def check_output(self, sentence: str, family_friendly: bool) -> Decision:
-        """Check one reply sentence before TTS; an empty result is allowed with rule "empty" (nothing to say)."""
+    def check_output(self, sentence: str, family_friendly: bool, language: str = "en", context: str = "") -> Decision:
+        """Check one reply sentence before TTS: allow (with the text cleaned for the voice), block or review.
+
+        An empty result is allowed with rule "empty" (nothing to say). `context` is the message being
+        answered: a sentence that copies a long run of it word for word is blocked as an echo.
+        """
+        started = time.perf_counter()
+        return _timed(self._check_output(sentence, family_friendly, language, context), started)
+
+    def _check_output(self, sentence: str, family_friendly: bool, language: str, context: str) -> Decision:
         self._maybe_reload()
         cleaned = clean_text(sentence)
         if not cleaned:
             return Decision("allow", "empty", "", "nothing to speak")
         hit = self._match_rules(normalize(cleaned), "output", family_friendly)
+        if hit is not None and hit[0] == "block":
+            return Decision("block", hit[1], cleaned, hit[2])
+        if context and _echoes(cleaned, context):
+            return Decision("block", "echo", cleaned, f"repeats {ECHO_WORDS}+ words of the message word for word")
+        spoken, reason = speakable(cleaned, language)
+        if reason:
+            return Decision("block", "script", cleaned, reason)
         if hit is not None:
-            return Decision("block", hit[0], cleaned, hit[1])
-        return Decision("allow", "ok", cleaned)
+            return Decision("review", hit[1], spoken, hit[2])
+        if not spoken.strip() or not any(c.isalnum() for c in spoken):
+            return Decision("allow", "empty", "", "nothing to speak")
+        return Decision("allow", "ok", spoken)
+
+
+def _timed(decision: Decision, started: float) -> Decision:
+    """The decision with the time since `started`."""
+    return dataclasses.replace(decision, ms=round((time.perf_counter() - started) * 1000, 3))
+
+
+def _echoes(sentence: str, context: str, words: int = ECHO_WORDS) -> bool:
+    """True when `sentence` repeats `words` consecutive words of `context` verbatim."""
+    said = _WORDS_RE.findall(sentence.casefold())
+    heard = _WORDS_RE.findall(context.casefold())
+    if len(said) < words or len(heard) < words:
+        return False
+    grams = {tuple(heard[i : i + words]) for i in range(len(heard) - words + 1)}
+    return any(tuple(said[i : i + words]) in grams for i in range(len(said) - words + 1))

@@ -42,6 +42,8 @@ _LEET = str.maketrans({"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b
 _ONE_AS_I = str.maketrans({"1": "i", "|": "i"})
 _ONE_AS_L = str.maketrans({"1": "l", "|": "l"})
 _CENSOR_CHARS = "*#"
+_CLAUSE_RE = re.compile(r"[.!?;:\n]+|,\s*(?=but\b|however\b|though\b|although\b|yet\b)|\b(?:but|however|although)\b")
+_CONTRACTION_RE = re.compile(r"(\w)n['\u2019]t\b")
 
 
 def _is_invisible(char: str) -> bool:
@@ -94,6 +96,11 @@ class Normalized:
     forms: tuple[str, ...]
     """Whole-text forms for phrase patterns: casefolded with punctuation, words joined by single
     spaces, the same with runs of 3+ equal characters collapsed, and with spaced-out letters rejoined."""
+    clauses: tuple[str, ...] = ()
+    """The text split into clauses (at sentence punctuation and "but"/"however"), each as decoded words
+    joined by single spaces with "n't" kept as its own word: what statement rules read."""
+    reversed_tokens: tuple[Token, ...] = ()
+    """Every word (and the whole squeezed text) spelled backwards, for rules that also catch reversed slurs."""
 
 
 def _decode(raw: str) -> Token:
@@ -138,4 +145,17 @@ def normalize(text: str) -> Normalized:
         forms.append(" ".join(_decode(raw).variants[0] for raw in rejoined))
     words = [token.variants[0] for token in tokens[: len(raw_tokens)]]
     phrases = [" ".join(words[i : i + n]) for n in (2, 3) for i in range(len(words) - n + 1)]
-    return Normalized(tuple(tokens), tuple((p, squeeze(p)) for p in phrases), tuple(dict.fromkeys(forms)))
+    clauses = tuple(c for c in (_clause_words(part) for part in _CLAUSE_RE.split(folded)) if c)
+    backwards = [_decode(raw[::-1]) for raw in rejoined if len(raw) > 2]
+    joined = "".join(raw_tokens)
+    if 2 < len(joined) <= 64:
+        backwards.append(_decode(joined[::-1]))
+    return Normalized(tuple(tokens), tuple((p, squeeze(p)) for p in phrases), tuple(dict.fromkeys(forms)),
+                      clauses, tuple(backwards))
+
+
+def _clause_words(clause: str) -> str:
+    """One clause as decoded words joined by spaces ("don't" -> "do n't", "can't" -> "ca n't")."""
+    clause = _CONTRACTION_RE.sub(r"\1 n't", clause.replace("\u2019", "'"))
+    words = re.findall(r"n't|[a-z0-9@$!|+*#']+", clause)
+    return " ".join(w if w == "n't" else _decode(w.replace("'", "")).variants[0] for w in words).strip()

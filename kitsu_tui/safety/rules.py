@@ -10,7 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from kitsu_tui.config.errors import ConfigError, find_key_line, load_model
-from kitsu_tui.safety.normalize import Normalized, fold, squeeze
+from kitsu_tui.safety.normalize import Normalized, Token, fold, squeeze
+from kitsu_tui.safety.statements import StatementRule
 
 MANIFEST = "rules.toml"
 Stage = Literal["input", "output"]
@@ -26,14 +27,17 @@ class RuleListSpec(BaseModel):
     """Rule name reported in decisions, events and logs."""
     file: str = Field(min_length=1)
     """File in the rules directory, one entry per line, # starts a comment."""
-    kind: Literal["terms", "patterns", "allow"]
-    """terms = words/phrases (fuzzy-matched); patterns = regexes; allow = words never blocked."""
+    kind: Literal["terms", "patterns", "statements", "allow"]
+    """terms = words/phrases (fuzzy-matched); patterns = regexes; statements = a target near a predicate
+    (TOML, see README.md); allow = words never blocked."""
     stages: list[Stage] = Field(default_factory=lambda: list[Stage](["input", "output"]))
     """Where the list applies: input (chat, voice before the LLM) and/or output (each sentence before TTS)."""
     family_only: bool = False
     """Apply only while the persona is family_friendly."""
     operator_too: bool = True
     """Also apply to text the operator types (false for prompt-injection rules: the operator may instruct)."""
+    reversed: bool = False
+    """Terms lists: also look for the terms spelled backwards ("reggin")."""
 
 
 class RulesManifest(BaseModel):
@@ -107,9 +111,10 @@ class TermList:
         wildcard = re.compile("".join("[a-z]" if c in "*#" else re.escape(c) for c in word) + _PLURAL)
         return next((term for term in self.plain_terms if wildcard.fullmatch(term)), None)
 
-    def find(self, normalized: Normalized, allowed: frozenset[str]) -> str | None:
+    def find(self, normalized: Normalized, allowed: frozenset[str], backwards: bool = False) -> str | None:
         """The first term found among the words (and runs of words), skipping allow-listed words."""
-        for token in normalized.tokens:
+        tokens: tuple[Token, ...] = normalized.tokens + (normalized.reversed_tokens if backwards else ())
+        for token in tokens:
             for word, skeleton in zip(token.variants, token.skeletons, strict=True):
                 if word in allowed:
                     break
@@ -154,7 +159,7 @@ class PatternList:
 class RuleSet:
     """Every compiled rule list with where it applies."""
 
-    lists: list[tuple[RuleListSpec, TermList | PatternList]] = field(default_factory=list)
+    lists: list[tuple[RuleListSpec, TermList | PatternList | StatementRule]] = field(default_factory=list)
     allowed: frozenset[str] = frozenset()
     files: tuple[Path, ...] = ()
 
@@ -186,8 +191,10 @@ def load_rules(rules_dir: Path) -> RuleSet:
             line = find_key_line(manifest_text, ("rules", "file"))
             raise ConfigError(manifest_path, [f"{manifest_path}:{line}: key 'rules.file': {path} not found"])
         rules.files += (path,)
-        compiled: TermList | PatternList
-        if spec.kind == "patterns":
+        compiled: TermList | PatternList | StatementRule
+        if spec.kind == "statements":
+            compiled = StatementRule.load(path)
+        elif spec.kind == "patterns":
             compiled = PatternList(spec.rule)
             for lineno, entry in _entries(path, inline_comments=False):
                 try:

@@ -72,10 +72,10 @@ def default_engine_factory(settings: Settings) -> EngineFactory:
 
 
 async def default_attach(engine: Engine, settings: Settings) -> None:
-    """Register and start memory, telemetry and the enabled integrations (as `kitsu run --headless` does)."""
+    """Register and start memory, telemetry, the enabled integrations and the show log (as `kitsu run --headless`)."""
     from kitsu_tui.bootstrap import attach_modules
 
-    await attach_modules(engine, settings)
+    await attach_modules(engine, settings, show_log=True)
 
 
 class KitsuApp(App[int]):

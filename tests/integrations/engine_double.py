@@ -55,7 +55,12 @@ class EngineDouble:
                 return reason
         return None
 
-    def submit_text(self, text: str, source: Source = Source.CHAT, author: str = "") -> bool:
+    def moderate_input(self, text: str, source: Source, author: str = "") -> None:
+        """Like an Engine with moderation turned off (tests/integrations/test_twitch_show.py uses the real one)."""
+        return None
+
+    def submit_text(self, text: str, source: Source = Source.CHAT, author: str = "", decision: Any = None,
+                    origin: str = "") -> bool:
         """Record a submitted turn."""
         self.submitted.append((text, source, author))
         return True

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -21,7 +20,6 @@ from kitsu_tui.engine.events import (
     Source,
 )
 from kitsu_tui.integrations.chat import ChatMessage
-from kitsu_tui.integrations.chat_queue import Verdict
 from kitsu_tui.integrations.twitch import KitsuTwitchClient, TwitchModule
 
 from .conftest import wait_until
@@ -143,33 +141,6 @@ async def test_pacing_waits_for_the_engine_and_the_interval(engine: EngineDouble
     assert [text for text, _, _ in engine.submitted] == ["a subscriber asks", "first plain question",
                                                           "second plain question"]
     assert elapsed >= 0.55  # two intervals between three releases
-
-
-async def test_moderation_runs_before_the_queue(engine: EngineDouble) -> None:
-    """A line the moderator blocks never takes a queue slot or a pacing turn."""
-
-    @dataclass
-    class Decision:
-        allowed: bool
-        rule: str
-        action: str = "block"
-
-    class Moderator:
-        def check_input(self, text: str, source: Source, author: str) -> Decision:
-            return Decision(allowed="badword" not in text, rule="blocklist")
-
-    engine.moderator = Moderator()  # type: ignore[attr-defined]
-    module = TwitchModule(settings())
-    await module.start(engine)
-    try:
-        verdict = await module.handle(ChatMessage(text="you badword", login="troll"))
-        assert verdict == Verdict(False, "moderation: blocklist")
-        assert len(module.queue) == 0
-        await module.handle(ChatMessage(text="nice stream today", login="fan"))
-        await wait_until(lambda: len(engine.submitted) == 1)
-    finally:
-        await module.stop()
-    assert engine.submitted[0][2] == "fan"
 
 
 async def test_no_network_start_is_instant_and_secrets_stay_out(engine: EngineDouble,

@@ -167,7 +167,7 @@ def test_spam_duplicates_and_rate(moderator: Moderator) -> None:
 
 
 def test_speed(moderator: Moderator) -> None:
-    """Checking a sentence takes well under a millisecond."""
+    """Checking a sentence stays far inside the 5 ms per-sentence budget (kitsu bench reports the real figure)."""
     sentence = "Hiii chat! Welcome to the den, I love foxes and snacks so much, what should we play?"
     moderator.check_output(sentence, True)
     started = time.perf_counter()
@@ -175,7 +175,7 @@ def test_speed(moderator: Moderator) -> None:
         moderator.check_output(sentence, True)
         moderator.check_input(sentence, "voice")
     per_check_ms = (time.perf_counter() - started) * 1000 / 400
-    assert per_check_ms < 1.0, f"{per_check_ms:.3f} ms per check"
+    assert per_check_ms < 5.0, f"{per_check_ms:.3f} ms per check"
 
 
 def test_rules_reload_on_change_and_keep_old_rules_on_error(tmp_path: Path) -> None:
