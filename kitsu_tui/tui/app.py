@@ -51,6 +51,9 @@ KEY_ACTIONS = [
     ("pause", "pause", "Pause"),
     ("persona", "persona", "Persona"),
     ("focus_chat", "focus_chat", "Chat"),
+    ("approve", "approve", "Approve"),
+    ("dump", "dump", "Dump"),
+    ("dump_all", "dump_all", "Dump all"),
     ("help", "help", "Help"),
     ("quit", "quit", "Quit"),
 ]
@@ -279,6 +282,30 @@ class KitsuApp(App[int]):
         """Drop the sentence being played."""
         if (engine := self._engine_or_say()) is not None and not engine.skip():
             self.notify("nothing is playing")
+
+    def action_approve(self) -> None:
+        """Put the oldest held sentence on air now."""
+        if (engine := self._engine_or_say()) is not None:
+            self._hold_action(engine, "approve", engine.hold.approve())
+
+    def action_dump(self) -> None:
+        """Dump the oldest held sentence: never spoken, never stored."""
+        if (engine := self._engine_or_say()) is not None:
+            self._hold_action(engine, "dump", engine.hold.dump())
+
+    def action_dump_all(self) -> None:
+        """Dump every held sentence."""
+        if (engine := self._engine_or_say()) is not None:
+            self._hold_action(engine, "dump all", engine.hold.dump_all())
+
+    def _hold_action(self, engine: Engine, action: str, done: int | bool) -> None:
+        """Log an operator hold action, or say there was nothing held."""
+        if not done:
+            self.notify("nothing is held")
+            return
+        from kitsu_tui.engine.events import OperatorAction
+
+        engine.emit(OperatorAction(action=action, detail=f"{int(done)} held sentence(s)"))
 
     def action_pause(self) -> None:
         """Pause or resume the pipeline."""

@@ -18,6 +18,9 @@ ACTIONS = [
     ("pause", "Pause / resume the pipeline"),
     ("persona", "Switch persona"),
     ("focus_chat", "Focus the chat input"),
+    ("approve", "Approve the oldest held sentence (pre-air hold): it is spoken now"),
+    ("dump", "Dump the oldest held sentence: never spoken, never stored"),
+    ("dump_all", "Dump every held sentence"),
     ("help", "This help"),
     ("quit", "Quit (asks while kitsu is speaking)"),
 ]

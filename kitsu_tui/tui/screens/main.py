@@ -11,6 +11,7 @@ from textual.widgets import Footer
 
 from kitsu_tui.engine.events import (
     Event,
+    HoldResolved,
     Interrupted,
     LlmFinished,
     LlmStarted,
@@ -25,6 +26,7 @@ from kitsu_tui.engine.events import (
     PipelineStateChanged,
     PlaybackFinished,
     PlaybackStarted,
+    SentenceHeld,
     SentenceQueued,
     SentenceStateChanged,
     Source,
@@ -38,6 +40,7 @@ from kitsu_tui.engine.events import (
 )
 from kitsu_tui.tui.text import clean
 from kitsu_tui.tui.widgets.chat import ChatInput
+from kitsu_tui.tui.widgets.hold import HoldPanel
 from kitsu_tui.tui.widgets.stats import SystemStats
 from kitsu_tui.tui.widgets.status import StatusBar
 from kitsu_tui.tui.widgets.toggles import ModuleToggles
@@ -70,6 +73,7 @@ class MainScreen(Screen[None]):
                     yield TtsQueue(id="tts-queue")
             with Vertical(id="right"):
                 yield ModuleToggles(id="toggles")
+                yield HoldPanel(id="hold")
                 yield SystemStats(id="stats")
         yield StatusBar(self.persona, self.sparkline_turns, id="status")
         yield ChatInput(id="chat")
@@ -78,7 +82,7 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         """Titles on the bordered panels."""
         titles = {"#transcript": "transcript", "#tokens": "llm", "#tts-queue": "tts queue",
-                  "#toggles": "modules", "#stats": "system"}
+                  "#toggles": "modules", "#stats": "system", "#hold": "pre-air hold"}
         for selector, title in titles.items():
             self.query_one(selector).border_title = title
         self.query_one(ChatInput).focus()
@@ -118,8 +122,18 @@ class MainScreen(Screen[None]):
             transcript.add("refused", event.text, event.reason)
             self.app.notify(f"turn refused: {clean(event.reason)}", severity="warning", markup=False)
         elif isinstance(event, ModerationDecided):
+            self.query_one(HoldPanel).on_decision(event)
             if event.action != "allow":
-                transcript.add("action", f"moderation {event.action} ({event.stage})", event.rule)
+                transcript.add("action", f"moderation {event.action} ({event.stage})", f"{event.rule} #{event.text_hash}")
+        elif isinstance(event, SentenceHeld):
+            self.query_one(HoldPanel).on_held(event)
+            if event.review:
+                self.app.notify(f"held for review: {clean(event.reason)} (F7 approve, F8 dump)", severity="warning",
+                                markup=False)
+        elif isinstance(event, HoldResolved):
+            self.query_one(HoldPanel).on_resolved(event)
+            if event.by != "timer" or event.action != "released":
+                transcript.add("action", f"held sentence {event.action}", f"{event.by} #{event.text_hash}")
         elif isinstance(event, LlmStarted):
             self.query_one(TokenStream).on_started(event)
         elif isinstance(event, LlmFinished):
