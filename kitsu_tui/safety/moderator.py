@@ -213,7 +213,7 @@ class Moderator:
         cleaned = clean_text(text[: self.max_input_chars * 4 + 64])
         if len(text) > self.max_input_chars * 4 + 64 or len(cleaned) > self.max_input_chars:
             return Decision("block", "length", cleaned[:200], f"{len(text)} characters (limit {self.max_input_chars})")
-        normalized = normalize(cleaned)
+        normalized = normalize(self._rules.without_allowed_phrases(cleaned))
         trusted = str(source) in TRUSTED_SOURCES
         hit = self._match_rules(normalized, "input", family_friendly, trusted=trusted)
         if hit is None and not any(c.isalnum() for c in normalized.forms[0]):
@@ -244,7 +244,7 @@ class Moderator:
         cleaned = clean_text(sentence)
         if not cleaned:
             return Decision("allow", "empty", "", "nothing to speak")
-        hit = self._match_rules(normalize(cleaned), "output", family_friendly)
+        hit = self._match_rules(normalize(self._rules.without_allowed_phrases(cleaned)), "output", family_friendly)
         if hit is not None and hit[0] == "block":
             return Decision("block", hit[1], cleaned, hit[2])
         if context and _echoes(cleaned, context):

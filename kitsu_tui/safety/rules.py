@@ -161,7 +161,15 @@ class RuleSet:
 
     lists: list[tuple[RuleListSpec, TermList | PatternList | StatementRule]] = field(default_factory=list)
     allowed: frozenset[str] = frozenset()
+    allowed_phrases: re.Pattern[str] | None = None
+    """Multi-word allow entries ("moby dick", "dick van dyke"): removed from the text before the lists look."""
     files: tuple[Path, ...] = ()
+
+    def without_allowed_phrases(self, text: str) -> str:
+        """`text` with allow-listed phrases replaced by a neutral word, for matching only."""
+        if self.allowed_phrases is None:
+            return text
+        return self.allowed_phrases.sub(" okay ", fold(text))
 
 
 def _entries(path: Path, inline_comments: bool = True) -> list[tuple[int, str]]:
@@ -210,5 +218,9 @@ def load_rules(rules_dir: Path) -> RuleSet:
             allowed.update(fold(entry) for _, entry in _entries(path))
             continue
         rules.lists.append((spec, compiled))
-    rules.allowed = frozenset(allowed)
+    phrases = sorted((entry for entry in allowed if " " in entry), key=len, reverse=True)
+    rules.allowed = frozenset(entry for entry in allowed if " " not in entry)
+    if phrases:
+        rules.allowed_phrases = re.compile(r"\b(?:" + "|".join(r"\W+".join(map(re.escape, p.split())) for p in phrases)
+                                           + r")\b")
     return rules
