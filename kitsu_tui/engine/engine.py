@@ -416,6 +416,8 @@ class Engine(EngineCommands):
                                         author=turn.author, text_hash=decision.digest, ms=decision.ms))
             if not decision.allowed:
                 reason = f"blocked by moderation ({decision.rule})"
+            elif not decision.remember:
+                turn.flagged = True  # a role-play framing: answered once, never kept in history or memory
         if reason:
             self.emit(TurnRejected(turn_id=turn.turn_id, source=turn.source, text=turn.text, reason=reason,
                                    author=turn.author))

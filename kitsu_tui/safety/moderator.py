@@ -44,6 +44,8 @@ class Decision:
     """The checked text, cleaned of control and zero-width characters."""
     detail: str = ""
     """What matched, with the offending word masked so logs do not repeat it."""
+    remember: bool = True
+    """False for input that may be answered but must not stay in history or memory (a role-play framing)."""
     ms: float = dataclasses.field(default=0.0, compare=False)
     """How long the check took, in milliseconds (not part of equality)."""
 
@@ -176,7 +178,7 @@ class Moderator:
     def _match_rules(
         self, normalized: Normalized, stage: str, family_friendly: bool, trusted: bool = False
     ) -> tuple[str, str, str] | None:
-        """(action, rule, detail) of the first rule list that blocks at this stage, else the first review."""
+        """(action, rule, detail) of the first rule list that blocks at this stage, else the first review or forget."""
         review: tuple[str, str, str] | None = None
         for spec, compiled in self._rules.lists:
             if stage not in spec.stages or (spec.family_only and not family_friendly):
@@ -192,8 +194,12 @@ class Moderator:
                         return found
                     review = review or found
             elif isinstance(compiled, PatternList):
+                if spec.action == "forget" and review is not None:
+                    continue
                 found_text = compiled.find(normalized)
-                if found_text:
+                if found_text and spec.action == "forget":
+                    review = ("forget", spec.rule, f"framing: {found_text[:40]!r}")
+                elif found_text:
                     return "block", spec.rule, f"pattern matched: {mask(found_text[:60])!r}"
             else:
                 term = compiled.find(normalized, self._rules.allowed, backwards=spec.reversed)
@@ -216,18 +222,22 @@ class Moderator:
         normalized = normalize(self._rules.without_allowed_phrases(cleaned))
         trusted = str(source) in TRUSTED_SOURCES
         hit = self._match_rules(normalized, "input", family_friendly, trusted=trusted)
-        if hit is None and not any(c.isalnum() for c in normalized.forms[0]):
+        if hit is not None and hit[0] == "block":
+            return Decision("block", hit[1], cleaned, hit[2])
+        forget = hit if hit is not None and hit[0] == "forget" else None  # review is for reply sentences only
+        if not any(c.isalnum() for c in normalized.forms[0]):
             return Decision("block", "empty", cleaned, "nothing to answer")
-        if hit is None and not trusted and foreign_share(cleaned, language) > MAX_FOREIGN_INPUT_SHARE:
+        if not trusted and foreign_share(cleaned, language) > MAX_FOREIGN_INPUT_SHARE:
             return Decision("block", "script", cleaned, f"mostly in a script a {language} voice cannot read")
-        if hit is None and str(source) == "chat":
+        if str(source) == "chat":
             repeated = _repetitive(normalized, cleaned)
             key = author.casefold() or "(anonymous)"
             spam = ("spam", repeated) if repeated else None
             found = self._spam.check(key, squeeze(normalized.forms[-1]), time.monotonic()) or spam
-            hit = ("block", *found) if found else None
-        if hit is not None:
-            return Decision("block", hit[1], cleaned, hit[2])
+            if found:
+                return Decision("block", found[0], cleaned, found[1])
+        if forget is not None:
+            return Decision("allow", forget[1], cleaned, forget[2], remember=False)
         return Decision("allow", "ok", cleaned)
 
     def check_output(self, sentence: str, family_friendly: bool, language: str = "en", context: str = "") -> Decision:

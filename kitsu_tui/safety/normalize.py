@@ -29,6 +29,16 @@ _HOMOGLYPHS: dict[str, str] = {
     "ᴀ": "a", "ʙ": "b", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ꜰ": "f", "ᴊ": "j", "ᴋ": "k", "ᴍ": "m", "ᴏ": "o",
     "ᴘ": "p", "ᴛ": "t", "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ᴢ": "z", "æ": "ae", "œ": "oe", "þ": "p",
     "€": "e", "£": "l", "¥": "y", "¡": "i", "×": "x",
+    # more look-alikes used by "fancy text" generators (Cyrillic/Greek extras, IPA, Canadian syllabics)
+    "ԍ": "g", "ϝ": "f", "ϲ": "c", "ϳ": "j", "ѵ": "v", "ʂ": "s", "ɾ": "r", "ɼ": "r", "ƙ": "k", "ɦ": "h",
+    "ɱ": "m", "ɲ": "n", "ŋ": "n", "ƥ": "p", "ʠ": "q", "ʈ": "t", "ɣ": "y", "ƶ": "z", "ȥ": "z", "ꞵ": "b",
+    "ɓ": "b", "ɗ": "d", "ƈ": "c", "ɠ": "g", "ɨ": "i", "ɵ": "o", "ʉ": "u", "ⱬ": "z", "ꝺ": "d", "ꞡ": "g",
+    "ᑎ": "n", "ᗩ": "a", "ᘜ": "g", "ᕮ": "e", "ᖇ": "r", "ᑕ": "c", "ᕼ": "h", "ᗪ": "d", "ᗷ": "b", "ᖴ": "f",
+    "ᒍ": "j", "ᒪ": "l", "ᗰ": "m", "ᑭ": "p", "ᑫ": "q", "ᔕ": "s", "ᑌ": "u", "ᐯ": "v", "ᗯ": "w", "᙭": "x",
+    "ꓮ": "a", "ꓐ": "b", "ꓚ": "c", "ꓓ": "d", "ꓰ": "e", "ꓝ": "f", "ꓖ": "g", "ꓧ": "h", "ꓲ": "i", "ꓗ": "k",
+    "ꓡ": "l", "ꓟ": "m", "ꓠ": "n", "ꓑ": "p", "ꓣ": "r", "ꓢ": "s", "ꓔ": "t", "ꓴ": "u", "ꓦ": "v", "ꓪ": "w",
+    "ꓫ": "x", "ꓬ": "y", "ꓜ": "z", "ɐ": "a", "ǝ": "e", "ɹ": "r", "ʇ": "t", "ʎ": "y", "ʍ": "w", "ɯ": "m",
+    "ᴚ": "r", "ɔ": "c", "ǫ": "q", "ʞ": "k", "ɟ": "f", "ɥ": "h", "ᴉ": "i", "ʌ": "v", "ʃ": "s", "ɭ": "l",
 }
 # Enclosed and regional-indicator letters (🅰 🄰 🅐 🇦) that NFKC leaves alone.
 for _start in (0x1F130, 0x1F150, 0x1F170, 0x1F1E6):
@@ -116,6 +126,12 @@ def _decode(raw: str) -> Token:
     return Token(tuple(variants), tuple(squeeze(v) for v in variants), censored)
 
 
+def _sub_runs(run: list[str], limit: int = 16) -> list[str]:
+    """Every join of 3+ consecutive tokens of a spaced-out run ("s p i cs in" -> "spi", "spics", "spicsin"...)."""
+    run = run[:limit]
+    return ["".join(run[i:j]) for i in range(len(run)) for j in range(i + 3, len(run) + 1)]
+
+
 def _rejoin(raw_tokens: list[str]) -> list[str]:
     """The token sequence with runs of 3+ one- or two-character tokens ("n i g g a", "f.u.c.k") joined."""
     joined: list[str] = []
@@ -141,6 +157,14 @@ def normalize(text: str) -> Normalized:
     rejoined = _rejoin(raw_tokens)
     if len(rejoined) != len(raw_tokens):
         extra = [_decode(raw) for raw in rejoined if len(raw) > 2 and raw not in raw_tokens]
+        runs: list[str] = []
+        for token in [*raw_tokens, ""]:
+            if token and len(token) <= 2:
+                runs.append(token)
+                continue
+            if len(runs) >= 4:  # a spaced word may run into a short real word ("s p i cs in")
+                extra += [_decode(joined) for joined in _sub_runs(runs) if joined not in rejoined]
+            runs = []
         tokens += extra
         forms.append(" ".join(_decode(raw).variants[0] for raw in rejoined))
     words = [token.variants[0] for token in tokens[: len(raw_tokens)]]

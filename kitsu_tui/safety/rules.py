@@ -38,6 +38,9 @@ class RuleListSpec(BaseModel):
     """Also apply to text the operator types (false for prompt-injection rules: the operator may instruct)."""
     reversed: bool = False
     """Terms lists: also look for the terms spelled backwards ("reggin")."""
+    action: Literal["block", "forget"] = "block"
+    """block = refuse the text; forget = answer it once but keep it out of the LLM's history and memory
+    (role-play framings and standing instructions that could come back turns later)."""
 
 
 class RulesManifest(BaseModel):

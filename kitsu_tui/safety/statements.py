@@ -28,6 +28,8 @@ class StatementSpec(BaseModel):
     """Words that name the target only before a person noun ("jewish people") or as "the X are"."""
     person_nouns: list[str] = Field(default_factory=list)
     """Nouns that turn an adjective into a target ("people", "folks", "kids")."""
+    patterns: list[str] = Field(default_factory=list)
+    """Regexes that also name the target ("13 year old", "14yo")."""
     predicates: list[str] = Field(default_factory=list)
     """Regexes (on lower-case words, "n't" as its own word) that make a statement about the target harmful."""
     inherent: list[str] = Field(default_factory=list)
@@ -79,6 +81,7 @@ class StatementRule:
         alternatives = []
         if spec.nouns:
             alternatives.append(rf"(?:{_alternation(spec.nouns, plural=True)})")
+        alternatives += [f"(?:{pattern})" for pattern in spec.patterns if pattern.strip()]
         if spec.adjectives and spec.person_nouns:
             adjectives, persons = _alternation(spec.adjectives, False), _alternation(spec.person_nouns, True)
             alternatives.append(rf"(?:{adjectives}) (?:\w+ )?(?:{persons})")

@@ -17,8 +17,19 @@ log = logging.getLogger("kitsu.showlog")
 _CLOSE = object()
 
 
+def redact_values(value: Any, secrets: list[str]) -> Any:
+    """A copy with every string value redacted; keys and numbers stay (so `"llm_first_token": 1468.9` survives)."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {key: redact_values(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_values(item, secrets) for item in value]
+    return value
+
+
 class JsonlWriter:
-    """Redacts and appends records on a daemon thread; while the disk fails it drops records and retries."""
+    """Redacts string values and appends records on a daemon thread; while the disk fails it drops records and retries."""
 
     def __init__(self, path: Path, secrets: list[str] | None = None, max_pending: int = 10_000,
                  retry_s: float = 5.0) -> None:
@@ -79,7 +90,7 @@ class JsonlWriter:
 
     def _write(self, records: list[dict[str, Any]]) -> None:
         """Serialise, redact and append records; on a disk error report once, drop them and retry later."""
-        lines = [redact(json.dumps(r, ensure_ascii=False, default=str), self.secrets) + "\n" for r in records]
+        lines = [json.dumps(redact_values(r, self.secrets), ensure_ascii=False, default=str) + "\n" for r in records]
         if self.failing and time.monotonic() < self._retry_at:
             self._lose(len(lines))
             return

@@ -165,3 +165,17 @@ async def test_roleplay_setup_is_refused_and_harmless_followups_stay_clean(make_
     assert len(reasons) == len(setups) and all("moderation" in r for r in reasons)
     assert engine.backends.llm.prompts == [], "nothing reached the LLM"
     assert engine.history == []
+
+
+async def test_harmless_roleplay_is_answered_once_and_not_carried(make_engine, tmp_path: Path) -> None:
+    """"Pretend you're a cat" is fine to answer, but a framing never stays in history or memory."""
+    engine, _ = await make_engine(llm=FakeLlm(["Meow meow, I am a cat now!", "Pizza is great."]),
+                                  moderator=Moderator(RULES))
+    store = await _with_memory(engine, tmp_path)
+    record = await _chat(engine, "pretend you're a cat for a minute")
+    assert record["spoken"] == "Meow meow, I am a cat now!"
+    assert record["moderation"][0]["rule"] == "framing" and record.get("flagged") is True
+    assert engine.history == []
+    assert ("user", "pretend you're a cat for a minute") not in await store.recent(10)
+    await _chat(engine, "what's your favourite food?", "other")
+    assert engine.history[-2:] == [("user", engine.history[-2][1]), ("assistant", "Pizza is great.")]

@@ -138,11 +138,11 @@ def test_writing_resumes_after_a_disk_error_with_a_gap_record(tmp_path: Path) ->
     assert "NotADirectoryError" in writer.failing or "FileExistsError" in writer.failing
     blocker.unlink()
     time.sleep(0.1)
-    writer.put({"n": 3})
+    writer.put({"n": 3, "latency_ms": {"llm_first_token": 1468.9}, "said": f"password={OBS_PASSWORD}"})
     writer.close()
     lines = read_show(blocker / "show.jsonl")
     assert lines[0]["kind"] == "showlog_gap" and lines[0]["lost"] == 3
-    assert lines[1:] == [{"n": 3}]
+    assert lines[1:] == [{"n": 3, "latency_ms": {"llm_first_token": 1468.9}, "said": "password=***"}]
     assert (writer.written, writer.dropped, writer.failing) == (1, 3, "")
 
 
