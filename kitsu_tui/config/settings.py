@@ -298,6 +298,12 @@ class TwitchSettings(Section):
     """Badges whose messages go first, highest first."""
     command_prefix: str = "!"
     """Prefix of mod commands."""
+    api_base: str = "https://api.twitch.tv/helix/"
+    """Helix API root (point it at a local mock such as `twitch mock-api` or kitsu's test double)."""
+    auth_base: str = "https://id.twitch.tv/"
+    """OAuth root for token and validate calls."""
+    eventsub_url: str = "wss://eventsub.wss.twitch.tv/ws"
+    """EventSub WebSocket address (`twitch event websocket start-server` serves one locally)."""
 
 
 class MemorySettings(Section):

@@ -20,7 +20,7 @@ ROLE_LABELS = frozenset(
 )
 SPEECH_VERBS = "said|says|asked|asks|replied|replies|wrote|writes|answered|answers|responded|responds|told|tells"
 
-_MARKER_RE = re.compile(r"<\|[^|>\s]{1,30}\|?>|</?s>")
+_MARKER_RE = re.compile(r"<\|[^|>\s]{1,30}\|?>(?:\s*(?:user|assistant|system)\b)?|</?s>", re.IGNORECASE)
 _LABEL_RE = re.compile(r"^\s*[\"'“(*-]*\s*(?P<label>[^\s:\"“]{1,30}(?: [^\s:\"“]{1,20}){0,2})\s*:(?:\s+|$)")
 _DIALOGUE_RE = re.compile(rf"\b(?:{SPEECH_VERBS})\b\s*(?::|,?\s*[\"“])", re.IGNORECASE)
 _WORD_RE = re.compile(r"[a-z0-9']+")
@@ -150,10 +150,11 @@ class ReplyHygiene:
         """A `label:` that names a speaker rather than starting ordinary speech ("Fun fact:")."""
         lowered = label.lower().strip("\"'“”*()[]")
         first = lowered.split(" ")[0]
-        return (lowered in ROLE_LABELS or lowered in self.names or first in self.names
+        if " " in lowered:  # "Kitsu says:" labels the persona's own line; "He said:" starts invented dialogue
+            return first in self.names
+        return (lowered in ROLE_LABELS or lowered in self.names or lowered == self.author.lower()
                 or (self._logins is not None and self._logins.fullmatch(lowered) is not None)
-                or lowered == self.author.lower() or bool(re.search(r"[\d_@]", lowered))
-                or bool(re.search(rf"\b(?:{SPEECH_VERBS}|say|ask)$", lowered)))
+                or bool(re.search(r"[\d_@]", lowered)))
 
     def _strip_labels(self, text: str) -> str:
         """Remove every leading speaker label ("User: Kitsu: hi" -> "hi")."""
@@ -167,9 +168,18 @@ class ReplyHygiene:
         """Take viewers' logins out of `text` (not the author's when they greeted the persona)."""
         if self._logins is None:
             return text
-        pattern = re.compile(rf"[,\s]*(?<![\w@])(?:{self._logins.pattern})(?![\w])[,:]?", re.IGNORECASE)
+        pattern = re.compile(rf"(?P<pre>[,\s]*)(?<![\w@])(?:{self._logins.pattern})(?![\w])(?P<post>[,:]?)",
+                             re.IGNORECASE)
+        text = text.strip()
         if not pattern.search(text):
             return text
-        at_start = bool(pattern.match(text.lstrip()))
-        cleaned = re.sub(r"\s+([.!?,;…])", r"\1", pattern.sub(" ", text)).strip()
+
+        def gap(match: re.Match[str]) -> str:  # "Thanks fan32, snacks" -> "Thanks, snacks"; "Hi, fan32!" -> "Hi!"
+            if match.start() == 0:
+                return ""
+            return ", " if match.group("post") and "," not in match.group("pre") else " "
+
+        at_start = bool(pattern.match(text))
+        cleaned = re.sub(r"\s+([.!?,;…])", r"\1", pattern.sub(gap, text)).strip()
+        cleaned = re.sub(r",\s*([.!?;…])", r"\1", cleaned)
         return cleaned[:1].upper() + cleaned[1:] if at_start else cleaned

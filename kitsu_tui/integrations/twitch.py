@@ -48,8 +48,29 @@ class KitsuTwitchClient(twitchio.Client):
         self._kitsu_module.receive(from_twitchio(payload))
 
     async def event_websocket_closed(self, payload: Any = None) -> None:
-        """twitchio gave up reconnecting its EventSub socket: let the module reconnect from scratch."""
+        """An EventSub socket closed: after a session_reconnect another one is live; else reconnect from scratch."""
+        closed = getattr(payload, "socket", None)
+        live = [socket for sockets in self._websockets.values() for socket in sockets.values()
+                if socket is not closed and socket.connected]
+        if live:
+            log.info("twitch: EventSub moved to a new connection")
+            return
         self._kitsu_module.connection_lost.set()
+
+    async def event_subscription_revoked(self, payload: Any = None) -> None:
+        """Twitch revoked the chat subscription (token revoked, user removed): log in and subscribe again."""
+        log.warning("twitch: subscription revoked (%s)", getattr(payload, "status", "unknown reason"))
+        self._kitsu_module.connection_lost.set()
+
+
+def point_twitchio_at(settings: TwitchSettings) -> None:
+    """Send twitchio's Helix, OAuth and EventSub traffic to the configured addresses (Twitch by default)."""
+    from twitchio.eventsub import websockets as eventsub_websockets
+    from twitchio.http import Route
+
+    Route.BASE = settings.api_base.rstrip("/") + "/"
+    Route.ID_BASE = settings.auth_base.rstrip("/") + "/"
+    eventsub_websockets.WSS = settings.eventsub_url
 
 
 class TwitchModule(IntegrationModule):
@@ -192,6 +213,7 @@ class TwitchModule(IntegrationModule):
             raise StopRetrying(f"Twitch needs {', '.join(missing)} (environment or [twitch] in kitsu.toml)")
         channel, bot_id = creds["KITSU_TWITCH_CHANNEL"], creds["KITSU_TWITCH_BOT_ID"]
         self.connection_lost.clear()
+        point_twitchio_at(self.settings)
         client = self._client = KitsuTwitchClient(
             self, client_id=creds["KITSU_TWITCH_CLIENT_ID"], client_secret=creds["KITSU_TWITCH_CLIENT_SECRET"],
             bot_id=bot_id, fetch_client_user=False)

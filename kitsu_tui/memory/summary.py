@@ -11,6 +11,8 @@ _TAG_RE = re.compile(r"\[[^\]\n]{0,40}\]|\*[^*\n]{0,40}\*")
 _PREFIX_RE = re.compile(r"^\s*(?:summary|here is (?:a|the) summary)\s*[:\-]\s*", re.IGNORECASE)
 _SPEAKER_RE = re.compile(r"^[\w .'-]{1,30}:\s")
 _MAX_SUMMARY_CHARS = 600
+SELF_QUOTE_WORDS = 6
+"""A summary sharing this many consecutive words with one of the persona's lines quotes it (and is rejected)."""
 
 #: Common English words that say nothing about the topic of a conversation.
 _STOPWORDS_TEXT = """a about above after again all also am an and any are as at be because been before being but by can
@@ -66,27 +68,36 @@ def _clip(text: str, limit: int = 80) -> str:
 
 
 def extractive_summary(turns: list[StoredTurn]) -> str:
-    """A deterministic summary: who talked, the main topic words, the first question and the last reply."""
+    """A deterministic summary: who talked and the main topic words.
+
+    It quotes nobody: a quoted line of the persona's comes back as the same line in a later reply, and a
+    `name said: "..."` line teaches the model to invent dialogue.
+    """
     if not turns:
         return ""
     viewers = list(dict.fromkeys(t.speaker for t in turns if t.role != "assistant"))
     who = ", ".join(viewers[:3]) + (" and others" if len(viewers) > 3 else "") if viewers else "chat"
-    topics = keywords([t.text for t in turns])
-    parts = [f"Talked with {who}" + (f" about {', '.join(topics)}." if topics else ".")]
-    first_user = next((t for t in turns if t.role != "assistant"), None)
-    last_reply = next((t for t in reversed(turns) if t.role == "assistant"), None)
-    if first_user is not None:
-        parts.append(f'{first_user.speaker} said: "{_clip(first_user.text)}"')
-    if last_reply is not None:
-        parts.append(f'You said: "{_clip(last_reply.text)}"')
-    return " ".join(parts)
+    topics = keywords([t.text for t in turns], limit=6)
+    return f"Talked with {who}" + (f" about {', '.join(topics)}." if topics else ".")
+
+
+def _word_runs(text: str, n: int = SELF_QUOTE_WORDS) -> set[tuple[str, ...]]:
+    """Every run of `n` consecutive lower-case words."""
+    words = [w.strip("'") for w in _WORD_RE.findall(_TAG_RE.sub(" ", text).lower())]
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def quotes_assistant(text: str, turns: list[StoredTurn]) -> bool:
+    """True when `text` repeats SELF_QUOTE_WORDS or more consecutive words of one of the persona's turns."""
+    runs = _word_runs(text)
+    return bool(runs) and any(runs & _word_runs(t.text) for t in turns if t.role == "assistant")
 
 
 def clean_summary(text: str | None, turns: list[StoredTurn] | None = None) -> str | None:
     """The LLM's summary tidied up, or None when it is junk.
 
     Junk: empty, too short, repetitive, not words, a chat line ("Name: ...") instead of a summary,
-    or (given the summarized `turns`) sharing none of their topic words.
+    or (given the summarized `turns`) sharing none of their topic words or quoting one of the persona's lines.
     """
     if not text:
         return None
@@ -96,6 +107,8 @@ def clean_summary(text: str | None, turns: list[StoredTurn] | None = None) -> st
     if len(text) < 12 or len(words) < 3 or _SPEAKER_RE.match(text):
         return None
     if turns and not set(keywords([t.text for t in turns], limit=12)) & {w.strip("'") for w in words}:
+        return None
+    if turns and quotes_assistant(text, turns):
         return None
     if len(set(words)) / len(words) < 0.4:  # looping output: "the the the..."
         return None

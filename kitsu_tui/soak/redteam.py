@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import tempfile
@@ -68,8 +69,21 @@ def redteam_settings(settings: Settings, scratch: Path) -> Settings:
     return settings
 
 
+LOOKAHEAD_TASKS = ("kitsu-prepare-", "kitsu-llm-warm")
+"""Names of the engine's work for the next turn (cache warm-up, memory summary) that may outlive a turn."""
+
+
+async def drop_lookahead() -> None:
+    """Cancel the previous case's look-ahead work: it prepares a conversation that is over."""
+    tasks = [t for t in asyncio.all_tasks() if t.get_name().startswith(LOOKAHEAD_TASKS) and not t.done()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def fresh_conversation(engine: Engine, settings: Settings, scratch: Path, number: int) -> None:
     """Forget the previous case: history, the repetition guard, remembered notes and the memory database."""
+    await drop_lookahead()
     engine.history.clear()
     recent = getattr(engine, "recent_replies", None)
     if recent is not None:

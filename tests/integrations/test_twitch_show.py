@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kitsu_tui.audio.outputs import NullOutput
-from kitsu_tui.backends.fakes import FakeAsr, FakeLlm, FakeTts, FakeVad
-from kitsu_tui.config.persona import Persona
-from kitsu_tui.config.settings import Settings, TwitchSettings
-from kitsu_tui.engine.engine import Backends, Engine
+from kitsu_tui.config.settings import TwitchSettings
+from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import Event, ModerationDecided, TurnCompleted
 from kitsu_tui.integrations.chat import ChatMessage
 from kitsu_tui.integrations.chat_queue import Verdict
 from kitsu_tui.integrations.twitch import TwitchModule
-from kitsu_tui.safety import Moderator
 
 from .conftest import wait_until
-
-ROOT = Path(__file__).resolve().parents[2]
+from .real_engine import real_engine
 
 
 class Show:
@@ -49,15 +43,7 @@ class Show:
 @pytest.fixture
 async def show() -> AsyncIterator[Show]:
     """The real engine on quick fake models, moderation from data/moderation, Twitch with no pacing delay."""
-    settings = Settings()
-    settings.paths.personas_dir = ROOT / "personas"
-    settings.paths.prompts_dir = ROOT / "prompts"
-    backends = Backends(vad=FakeVad(), asr=FakeAsr(), llm=FakeLlm(reply_fn=lambda messages: f"Reply {len(messages)}.",
-                                                                  token_delay_s=0.0),
-                        tts=FakeTts(ms_per_char=2.0))
-    engine = Engine(settings, Persona(name="Kitsu", system_prompt="You are Kitsu, a fox VTuber."), backends,
-                    NullOutput(16000), moderator=Moderator(ROOT / "data" / "moderation"),
-                    analyzer=lambda block, rate: (0.0, (0.0, 0.0, 0.0, 0.0, 0.0)))
+    engine = real_engine()
     twitch = TwitchModule(TwitchSettings(reply_interval_s=0.0, user_cooldown_s=0.0))
     await engine.start()
     engine.register_module(twitch)
