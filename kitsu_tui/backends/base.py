@@ -33,6 +33,8 @@ class ChatMessage:
 
     role: str  # system | user | assistant
     content: str
+    name: str = ""
+    """Who wrote a user message (OpenAI's `name` field; chat templates without one ignore it)."""
 
 
 @dataclass(frozen=True, slots=True)

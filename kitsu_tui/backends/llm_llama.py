@@ -78,8 +78,8 @@ class RepeatDamper:
 
 
 def to_openai_messages(messages: list[ChatMessage]) -> list[dict[str, str]]:
-    """ChatMessage list -> the [{'role', 'content'}] dicts both llama.cpp and OpenAI servers take."""
-    return [{"role": m.role, "content": m.content} for m in messages]
+    """ChatMessage list -> the [{'role', 'content'(, 'name')}] dicts both llama.cpp and OpenAI servers take."""
+    return [{"role": m.role, "content": m.content, **({"name": m.name} if m.name else {})} for m in messages]
 
 
 def one_line(exc: BaseException) -> str:

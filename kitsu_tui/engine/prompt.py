@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from kitsu_tui.backends.base import BackendError, ChatMessage, GenerationParams
 from kitsu_tui.engine.events import Source
-from kitsu_tui.engine.hygiene import is_greeting
 
 if TYPE_CHECKING:
     from kitsu_tui.engine.engine import Engine
@@ -25,6 +24,7 @@ STOP_SEQUENCES = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "\n\n", "\nUser
 SELF_QUOTE_WORDS = 6
 """A note sharing this many consecutive words with one of the persona's recent replies is a self-quote."""
 
+_NAME_RE = re.compile(r"[^A-Za-z0-9_-]")
 _TURN_NOTE_RE = re.compile(r"^(?P<speaker>[^\s:]{1,40}): (?P<text>.+)$", re.DOTALL)
 _NOTE_WORD_RE = re.compile(r"[a-z0-9']+")
 
@@ -114,19 +114,14 @@ class PromptBuilder:
     async def messages(self, turn: Turn) -> list[ChatMessage]:
         """The full prompt for a turn: the cached conversation plus the new input as a plain user message.
 
-        The viewer's login is left out (the model would read it out, or copy "login: text" as a transcript
-        line), except when they greet the persona, who may then greet them back by name.
+        The viewer's login is never in the text: a small model reads it out, or copies "login: text" as a
+        transcript line (and echoes "(I'm login)" too). It travels as the message's `name`, which OpenAI-style
+        servers show the model and SmolLM2's template leaves out; a reply may say it only to greet them.
         """
         messages = await self.conversation()
-        messages.append(ChatMessage("user", self.user_text(turn)))
+        name = _NAME_RE.sub("_", turn.author)[:64] if turn.source == Source.CHAT else ""
+        messages.append(ChatMessage("user", turn.text, name=name))
         return messages
-
-    @staticmethod
-    def user_text(turn: Turn) -> str:
-        """What the model reads as the viewer's message."""
-        if turn.source == Source.CHAT and turn.author and is_greeting(turn.text):
-            return f"{turn.text} (I'm {turn.author})"
-        return turn.text
 
     def stop_sequences(self) -> tuple[str, ...]:
         """Stop strings for a reply: role markers, speaker labels (the persona's own too) and the persona's extras."""

@@ -263,6 +263,7 @@ class TurnRunner:
         engine, turn = self.engine, self.turn
         index = len(self._synth)
         review: str | None = None
+        gate_started = time.perf_counter()
         decision = engine.moderate_output(text, turn.text if turn.source != Source.SAY else "")
         if decision is not None:
             if decision.allowed and decision.rule == "empty":
@@ -297,6 +298,9 @@ class TurnRunner:
             self._held[index] = asyncio.create_task(
                 engine.hold.wait(turn.turn_id, index, text, turn.origin or str(turn.source), review),
                 name=f"kitsu-hold-{turn.turn_id}-{index}")
+        if decision is not None and turn.moderation and turn.moderation[-1]["stage"] == "output":
+            # what the safety gate (moderation + hold decision, not the hold's wait) added to this sentence
+            turn.moderation[-1]["gate_ms"] = round((time.perf_counter() - gate_started) * 1000, 3)
         self._synth.append((index, text, task))
         self._queued.set()
 

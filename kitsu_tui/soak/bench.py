@@ -45,6 +45,8 @@ TARGETS = (
 )
 """(source, stage, statistic, limit in ms) from the issue; peak RSS <= 1024 MB is checked separately."""
 RSS_TARGET_MB = 1024.0
+GATE_TARGET_MS = 5.0
+"""Output moderation plus the pre-air hold's decision may add at most this much per sentence (p95)."""
 CHAT_GAP_S = 1.0
 """A chat message arrives this long after the previous reply ended (as in a show; lets the idle warm-up finish)."""
 
@@ -70,6 +72,9 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         value = results.get(source, {}).get(stage, {}).get(stat)
         out.append({"target": f"{source} {stage.replace('_', ' ')} {stat} <= {limit:.0f} ms", "value": value,
                     "met": None if value is None else value <= limit})
+    gate = results.get("safety", {}).get("gate_ms", {}).get("p95")
+    out.append({"target": f"moderation + hold per sentence p95 <= {GATE_TARGET_MS:.0f} ms", "value": gate,
+                "met": None if gate is None else gate <= GATE_TARGET_MS})
     peak = results.get("rss_mb", {}).get("peak")
     out.append({"target": f"peak RSS <= {RSS_TARGET_MB:.0f} MB", "value": peak,
                 "met": None if peak is None else peak <= RSS_TARGET_MB})
@@ -84,9 +89,24 @@ def bench_results(records: list[dict[str, Any]], load_s: float, rss: dict[str, f
         "rss_mb": rss,
         "voice": aggregate([r for r in records if r.get("source") == "voice"], BENCH_STAGES),
         "chat": aggregate([r for r in records if r.get("source") == "chat"], BENCH_STAGES),
+        "safety": safety_figures(records),
     }
     results["targets"] = check_targets(results)
     return results
+
+
+def safety_figures(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-sentence cost of output moderation alone and of the whole gate (moderation + hold decision), in ms."""
+    entries = [m for r in records for m in r.get("moderation") or [] if m.get("stage") == "output"]
+    figures: dict[str, Any] = {"sentences": len(entries)}
+    for key in ("ms", "gate_ms"):
+        values = sorted(float(m[key]) for m in entries if isinstance(m.get(key), int | float))
+        if values:
+            figures["moderation_ms" if key == "ms" else key] = {
+                "p50": round(values[len(values) // 2], 3), "p95": round(values[min(len(values) - 1, int(len(values) * 0.95))], 3),
+                "max": round(values[-1], 3)}
+    figures["held"] = sum(1 for m in entries if m.get("action") == "review")
+    return figures
 
 
 def format_table(results: dict[str, Any]) -> str:
@@ -99,6 +119,11 @@ def format_table(results: dict[str, Any]) -> str:
                 continue
             rows.append(f"{source:<6} {stage:<16} {stats['count']:>3} {stats['p50']:>7.0f} {stats['p95']:>7.0f} "
                         f"{stats['mean']:>7.0f} {stats['max']:>7.0f}")
+    safety = results.get("safety", {})
+    for key, label in (("moderation_ms", "output moderation"), ("gate_ms", "moderation + hold (hold off)")):
+        if key in safety:
+            rows.append(f"{label} per sentence: p50 {safety[key]['p50']:.2f} / p95 {safety[key]['p95']:.2f} / "
+                        f"max {safety[key]['max']:.2f} ms over {safety['sentences']} sentences")
     m = results["machine"]
     rows.append(f"load time {results['load_s']:.1f} s; RSS after load {results['rss_mb']['after_load']:.0f} MB, "
                 f"peak {results['rss_mb']['peak']:.0f} MB")

@@ -43,24 +43,27 @@ async def test_prompt_uses_roles_and_never_a_login_label(make_engine) -> None:
     await chat(engine, "what's your favorite color?", "pixelpanda88")
     prompt = llm.prompts[-1]
     assert [m.role for m in prompt] == ["system", "user", "assistant", "user", "assistant", "user"]
-    assert prompt[-1] == ChatMessage("user", "what's your favorite color?")
+    assert prompt[-1] == ChatMessage("user", "what's your favorite color?", name="pixelpanda88")
     assert prompt[3] == ChatMessage("user", "what's your favorite snack?")
     assert prompt[4] == ChatMessage("assistant", "Snacks are the best thing ever.")
     assert not any("fan32" in m.content or "pixelpanda88" in m.content for m in prompt)
+    assert not any(m.name for m in prompt[:-1])
     assert ("user", "what's your favorite color?") in engine.history
 
 
-async def test_a_greeting_carries_the_name_so_the_persona_may_greet_back(make_engine) -> None:
-    """Only a greeting tells the model who is there; the reply may then say the name, other replies may not."""
+async def test_the_login_travels_as_the_message_name_and_is_spoken_only_to_greet(make_engine) -> None:
+    """The login is the user message's `name`, never its text; a reply may say it only when the viewer greeted."""
     llm = FakeLlm(["Hiii fan32, welcome to the den!", "Thanks fan32, snacks are life."])
     engine, _ = await make_engine(llm=llm)
     greeted = await chat(engine, "hi kitsu!", "fan32")
-    assert "fan32" in llm.prompts[-1][-1].content
+    assert llm.prompts[-1][-1] == ChatMessage("user", "hi kitsu!", name="fan32")
     assert greeted["spoken"] == "Hiii fan32, welcome to the den!"
     answered = await chat(engine, "what's your favorite snack?", "fan32")
     assert llm.prompts[-1][-1].content == "what's your favorite snack?"
     assert answered["spoken"] == "Thanks, snacks are life."
-    assert ("user", "hi kitsu!") in engine.history, "the name stays out of the history"
+    assert ("user", "hi kitsu!") in engine.history and not any(m.name for m in llm.prompts[-1][:-1])
+    await chat(engine, "how are you?", "odd name!")
+    assert llm.prompts[-1][-1].name == "odd_name_", "OpenAI accepts only [A-Za-z0-9_-] names"
 
 
 def test_stop_sequences_cover_role_markers_and_labels(tmp_path: Path) -> None:

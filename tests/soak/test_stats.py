@@ -94,3 +94,19 @@ def test_bench_targets_and_table() -> None:
     assert ["voice", "first_audio", "10", "1050", "1455"] in [line.split()[:5] for line in table.splitlines()]
     assert "MISSED" in table and "load time 9.5 s" in table
     assert check_targets({"voice": {}, "chat": {}, "rss_mb": {}})[0]["met"] is None
+
+
+def test_bench_reports_the_safety_gate_per_sentence() -> None:
+    """Output moderation and the hold decision are reported per sentence, with the 5 ms p95 target."""
+    chat = [record(i, "chat", first_audio=200.0) for i in range(4)]
+    for i, r in enumerate(chat):
+        r["moderation"] = [{"stage": "input", "action": "allow", "ms": 9.0},
+                           {"stage": "output", "action": "allow", "ms": 0.2 + i / 10, "gate_ms": 0.3 + i / 10},
+                           {"stage": "output", "action": "review" if i == 0 else "allow", "ms": 0.4, "gate_ms": 0.5}]
+    results = bench_results(chat, load_s=1.0, rss={"after_load": 1.0, "peak": 1.0})
+    safety = results["safety"]
+    assert safety["sentences"] == 8 and safety["held"] == 1
+    assert safety["gate_ms"]["max"] == 0.6 and safety["moderation_ms"]["p50"] == 0.4
+    verdicts = {t["target"]: t["met"] for t in results["targets"]}
+    assert verdicts["moderation + hold per sentence p95 <= 5 ms"] is True
+    assert "moderation + hold (hold off) per sentence: p50" in format_table(results)
