@@ -136,6 +136,8 @@ class Persona(PersonaSection):
     """Extra words the ASR should expect (the persona name is always included)."""
     safe_line: str = Field("Let's talk about something else!", min_length=1)
     """Spoken instead of a blocked sentence."""
+    deflect_line: str = "Hmm, let's keep chat comfy! Ask me something else."
+    """Spoken instead of answering a chat line that moderation blocked (when [moderation] deflect_blocked_chat)."""
     voice: VoiceSpec = Field(default_factory=VoiceSpec)
     """TTS voice."""
     llm: LlmSpec = Field(default_factory=LlmSpec)

@@ -51,6 +51,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CORE_MODULES = ("vad", "asr", "llm", "tts")
+NO_DEFLECT_RULES = frozenset({"length", "empty", "duplicate", "rate", "spam", "script"})
+"""Input blocks that are not about content: no deflection line for them."""
+DEFLECT_EVERY_S = 30.0
+"""At most one deflection line this often."""
 
 
 class Engine(EngineCommands):
@@ -85,6 +89,7 @@ class Engine(EngineCommands):
         """Idle turns spoken since the last real input."""
         self._announced_state: tuple[PipelineState, bool, bool, bool] | None = None
         self.muted = self.paused = self.panicked = False
+        self._last_deflect = -DEFLECT_EVERY_S
         self.module_states: dict[str, tuple[ModuleState, str]] = {}
         self.modules: dict[str, Module] = {}
         self.history: list[tuple[str, str]] = []
@@ -387,6 +392,7 @@ class Engine(EngineCommands):
                                                              family_friendly=self.persona.family_friendly,
                                                              language=self.persona.language)
         if not decision.allowed:
+            self._deflect(source, decision.rule)
             self.emit(ModerationDecided(stage="input", action=decision.action, rule=decision.rule,
                                         text=decision.text, detail=decision.detail, author=author,
                                         text_hash=decision.digest, ms=decision.ms))
@@ -416,6 +422,7 @@ class Engine(EngineCommands):
                                         author=turn.author, text_hash=decision.digest, ms=decision.ms))
             if not decision.allowed:
                 reason = f"blocked by moderation ({decision.rule})"
+                self._deflect(turn.source, decision.rule)
             elif not decision.remember:
                 turn.flagged = True  # a role-play framing: answered once, never kept in history or memory
         if reason:
@@ -427,6 +434,17 @@ class Engine(EngineCommands):
             self.emit(TurnCompleted(turn_id=turn.turn_id, record=record))
             return False
         return True
+
+    def _deflect(self, source: Source, rule: str) -> None:
+        """Speak the persona's deflect line (never the blocked text) for a chat line blocked for its content."""
+        if (source != Source.CHAT or rule in NO_DEFLECT_RULES or not self.settings.moderation.deflect_blocked_chat
+                or not self.persona.deflect_line or self.panicked):
+            return
+        now = time.monotonic()
+        if now - self._last_deflect < DEFLECT_EVERY_S or self.busy:
+            return  # one deflection at a time, and never a queue of them during a raid
+        self._last_deflect = now
+        self.submit_text(self.persona.deflect_line, Source.SAY, "deflect")
 
     def _enqueue(self, turn: Turn) -> None:
         limit = self.settings.engine.max_pending_turns
