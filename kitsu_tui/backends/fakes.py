@@ -56,6 +56,14 @@ class FakeAsr:
         return AsrResult(text=self.default)
 
 
+DEFAULT_REPLIES = (
+    "Okay! That is fun.", "Ooh, tell me more!", "Snacks make everything better.", "Foxes nap in the sun.",
+    "What a great question!", "Let me think about it.", "I love this stream.", "You made me smile.",
+    "Wow, really?", "Hehe, you are silly.", "Time for a tiny dance!", "Chat is the coziest place.",
+)
+"""FakeLlm's replies when it has no script, in turn (twelve, so none comes back within ten replies)."""
+
+
 class FakeLlm:
     """Streams scripted replies word by word with a per-token delay; can be told to fail."""
 
@@ -73,6 +81,7 @@ class FakeLlm:
         self.prompts: list[list[ChatMessage]] = []
         self.warmed: list[list[ChatMessage]] = []
         self.stopped_early = threading.Event()
+        self._defaults = 0
 
     def load(self) -> None:
         """Nothing to load."""
@@ -91,8 +100,11 @@ class FakeLlm:
             raise BackendError(message)
         if self.reply_fn is not None:
             reply = self.reply_fn(messages)
-        else:
-            reply = self.replies.pop(0) if self.replies else "Okay! That is fun."
+        elif self.replies:
+            reply = self.replies.pop(0)
+        else:  # varied, like a real model: the repetition guard drops a sentence said in the last replies
+            reply = DEFAULT_REPLIES[self._defaults % len(DEFAULT_REPLIES)]
+            self._defaults += 1
         words = reply.split(" ")
         for i, word in enumerate(words):
             if should_stop():

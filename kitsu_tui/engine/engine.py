@@ -115,6 +115,9 @@ class Engine(EngineCommands):
     def emit(self, event: Event) -> None:
         """Publish an event to every consumer."""
         self.bus.emit(event)
+        if isinstance(event, ModerationDecided) and event.action != "allow":
+            log.info("moderation %s %s: rule=%s turn=%s hash=%s (%s)", event.stage, event.action, event.rule,
+                     event.turn_id, event.text_hash, event.detail)
         if isinstance(event, PlaybackStarted) and self.current is not None:
             self._set_state(PipelineState.SPEAKING)
         elif isinstance(event, SpeechStarted | TurnCompleted):

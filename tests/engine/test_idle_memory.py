@@ -71,11 +71,13 @@ async def test_summary_runs_while_a_reply_plays_and_a_waiting_turn_interrupts_it
     summary_started = asyncio.Event()
     loop = asyncio.get_running_loop()
 
+    answers = iter(["Okay, that is fun.", "Red umbrellas are bold.", "Green ones look like leaves."])
+
     def reply(messages: list) -> str:
         if messages[0].content.startswith("Summarize"):
             loop.call_soon_threadsafe(summary_started.set)
             return " ".join(["fact"] * 200)  # 200 tokens x 20 ms: a 4 s summary unless it is interrupted
-        return "Okay, that is fun."
+        return next(answers, "Sure thing, friend.")  # a reply said twice would be dropped as a repeat
 
     engine, rec = await make_engine(llm=FakeLlm(reply_fn=reply, token_delay_s=0.02), tts=FakeTts(ms_per_char=20))
     engine.register_module(MemoryModule(store))
@@ -112,4 +114,4 @@ async def test_next_prompt_starts_with_what_was_warmed_while_the_reply_played(ma
     await asyncio.wait_for(engine.wait_idle(), 10)
     prompt = llm.prompts[-1]
     assert prompt[: len(warmed_during_playback[0])] == warmed_during_playback[0]
-    assert prompt[-1].content == "bob says: and green?"
+    assert (prompt[-1].content, prompt[-1].name) == ("and green?", "bob")

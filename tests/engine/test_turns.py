@@ -34,7 +34,7 @@ async def test_chat_turn_event_order(make_engine) -> None:
     assert 0 <= lat["llm_first_token"] <= lat["first_clause"]
     assert lat["first_audio"] > 0 and lat["total"] >= lat["first_audio"]
     # history holds what was said
-    assert engine.history[-2] == ("user", "viewer: hello")
+    assert engine.history[-2] == ("user", "hello")  # no "login: text" line for the model to copy
     assert engine.history[-1] == ("assistant", record["spoken"])
 
 

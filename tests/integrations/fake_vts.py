@@ -27,6 +27,7 @@ class FakeVTS:
         self.token_requests = 0
         self.auth_attempts: list[tuple[str, bool]] = []
         self.triggered: list[str] = []
+        self.activations: list[tuple[str, bool]] = []  # (expressionFile, active) of every accepted request
         self.connections: list[ServerConnection] = []
         self.server: Server | None = None
 
@@ -75,6 +76,7 @@ class FakeVTS:
             if f not in self.expressions:
                 return self._err(req, 651, f"Expression {f} not found")
             self.expressions[f] = bool(d.get("active"))
+            self.activations.append((f, bool(d.get("active"))))
             return self._resp(req, "ExpressionActivationResponse", {})
         if t == "InjectParameterDataRequest":
             return self._inject(req, d)

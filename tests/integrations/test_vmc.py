@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from pythonosc.dispatcher import Dispatcher
-from pythonosc.osc_server import ThreadingOSCUDPServer
 
 from kitsu_tui.config.settings import VmcSettings
 from kitsu_tui.engine.events import ModuleState, MoodChanged, MouthUpdated
@@ -19,45 +15,16 @@ from kitsu_tui.integrations.vmc import VmcModule
 
 from .conftest import wait_until
 from .engine_double import EngineDouble, MoodAction, PersonaDouble
-
-
-class VmcReceiver:
-    """A VMC 'marionette': collects Blend/Val values and records one frame per Blend/Apply."""
-
-    def __init__(self) -> None:
-        self.frames: list[tuple[float, dict[str, float]]] = []
-        self._pending: dict[str, float] = {}
-        self._lock = threading.Lock()
-        dispatcher = Dispatcher()
-        dispatcher.map("/VMC/Ext/Blend/Val", self._on_val)
-        dispatcher.map("/VMC/Ext/Blend/Apply", self._on_apply)
-        self.server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def _on_val(self, _addr: str, name: str, value: float) -> None:
-        with self._lock:
-            self._pending[name] = value
-
-    def _on_apply(self, _addr: str, *_args: Any) -> None:
-        with self._lock:
-            self.frames.append((time.monotonic(), dict(self._pending)))
-            self._pending.clear()
-
-    def snapshot(self) -> list[tuple[float, dict[str, float]]]:
-        """A copy of the frames so far."""
-        with self._lock:
-            return list(self.frames)
+from .vmc_receiver import VmcReceiver
 
 
 @pytest.fixture
 def receiver() -> Iterator[VmcReceiver]:
     """A running receiver on an ephemeral UDP port."""
     rx = VmcReceiver()
-    rx.thread.start()
+    rx.start()
     yield rx
-    rx.server.shutdown()
-    rx.server.server_close()
+    rx.stop()
 
 
 async def test_frames_follow_mouth_and_mood(receiver: VmcReceiver) -> None:

@@ -1,0 +1,41 @@
+"""Fixtures for the rehearsal: one headless OBS for the module and the spoken questions made with the real voice."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..integrations.obs_peer import ObsPeer, require_obs
+
+QUESTIONS = ("Hello Kitsu, what is your favorite color?", "What do you like to eat for breakfast?")
+"""What the streamer asks out loud, in order (the second one after panic is cleared and the mic unmuted)."""
+
+
+@pytest.fixture(scope="module")
+def obs_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObsPeer]:
+    """Real OBS Studio under Xvfb (a test kills and restarts it); under CI=true a missing OBS is a failure."""
+    require_obs()
+    peer = ObsPeer(Path(tmp_path_factory.mktemp("obs")))
+    peer.start_display()
+    try:
+        peer.start_obs()
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.fixture(scope="module")
+def question_wavs(real_tts: Any, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """QUESTIONS spoken by the bundled Piper voice, one WAV each (at the voice's own 22.05 kHz)."""
+    from kitsu_tui.audio.wav import write_wav
+
+    folder = tmp_path_factory.mktemp("questions")
+    paths = []
+    for index, text in enumerate(QUESTIONS):
+        path = folder / f"question-{index}.wav"
+        write_wav(path, real_tts.synthesize(text), real_tts.sample_rate)
+        paths.append(path)
+    return paths
