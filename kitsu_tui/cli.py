@@ -177,6 +177,8 @@ def redteam(
         for problem in exc.problems:
             typer.echo(f"kitsu: {problem}", err=True)
         code = 2
+    except KeyboardInterrupt:
+        code = 130
     raise typer.Exit(code)
 
 

@@ -83,7 +83,11 @@ class OpenAiLlm:
             "top_p": params.top_p,
         }
         if params.stop:
-            body["stop"] = list(params.stop)
+            body["stop"] = list(params.stop)[:4]  # OpenAI's limit; the first ones are the role markers
+        if params.presence_penalty:
+            body["presence_penalty"] = params.presence_penalty
+        if params.frequency_penalty:
+            body["frequency_penalty"] = params.frequency_penalty
         attempt = 0
         while True:
             yielded = False

@@ -18,9 +18,10 @@ log = logging.getLogger(__name__)
 
 NOTES_MAX_CHARS = 400
 """Remembered notes are re-read by the LLM each time they change: keep them short (prefill ~250 tok/s)."""
-STOP_SEQUENCES = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "\n\n", "\nUser:", "\nuser:", "\nViewer:",
+STOP_SEQUENCES = ("\n\n", "\nUser:", "<|im_start|>", "<|im_end|>", "<|endoftext|>", "\nuser:", "\nViewer:",
                   "\nAssistant:", "\nassistant:", "\nChat:")
-"""Role markers and speaker labels that end a reply: past them the model writes the next turn itself."""
+"""Role markers and speaker labels that end a reply: past them the model writes the next turn itself.
+OpenAI's API takes four stop strings: the persona's own come first, then these in this order."""
 SELF_QUOTE_WORDS = 6
 """A note sharing this many consecutive words with one of the persona's recent replies is a self-quote."""
 
@@ -127,7 +128,7 @@ class PromptBuilder:
         """Stop strings for a reply: role markers, speaker labels (the persona's own too) and the persona's extras."""
         persona = self.engine.persona
         labels = [f"\n{name}:" for name in dict.fromkeys((persona.name, persona.shown_name))]
-        return tuple(dict.fromkeys([*STOP_SEQUENCES, *labels, *persona.llm.stop]))
+        return tuple(dict.fromkeys([*persona.llm.stop, *STOP_SEQUENCES[:2], *labels, *STOP_SEQUENCES[2:]]))
 
     async def summarize(self, text: str) -> str:
         """Ask the LLM for a one-line summary of `text`; empty when the LLM is busy or off."""

@@ -160,7 +160,8 @@ class TurnRunner:
             else:
                 await self._generate()
             self._llm_done = True
-            self.preparing = asyncio.create_task(self._prepare_next(), name=f"kitsu-prepare-{self.turn.turn_id}")
+            # engine.spawn: a shutdown cancels it before memory closes (it may outlive the turn by seconds)
+            self.preparing = self.engine.spawn(self._prepare_next(), f"kitsu-prepare-{self.turn.turn_id}")
         except Exception as exc:
             log.exception("turn %s failed", self.turn.turn_id)
             self.turn.error = f"{type(exc).__name__}: {exc}"

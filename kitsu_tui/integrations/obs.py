@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from kitsu_tui.config.settings import ObsSettings, secret_from
 from kitsu_tui.engine.events import ModuleState
-from kitsu_tui.integrations.backoff import port_open
+from kitsu_tui.integrations.backoff import Backoff, port_open
 from kitsu_tui.integrations.base import IntegrationError, IntegrationModule
 from kitsu_tui.integrations.obs_client import ObsConnection, ObsRequestFailed, describe_connect_error
 
@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds between liveness checks (each also refreshes the program scene).
 HEARTBEAT_S = 1.0
+
+#: Longest wait between reconnect attempts: each is a cheap port probe, and a restarted OBS is back within 5 s.
+RECONNECT_CAP_S = 2.0
 
 
 @dataclass
@@ -33,7 +36,7 @@ class ObsModule(IntegrationModule):
     name = "obs"
 
     def __init__(self, settings: ObsSettings) -> None:
-        super().__init__()
+        super().__init__(Backoff(cap=RECONNECT_CAP_S))
         self.settings = settings
         self.current_scene: str | None = None
         self._conn: ObsConnection | None = None

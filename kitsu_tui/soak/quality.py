@@ -97,10 +97,11 @@ def is_label_leak(sentence: str, logins: Iterable[str], persona_names: Iterable[
     if match is None:
         return False
     label = match.group(1).strip("\"'“”*()").lower()
+    if re.search(rf"\b(?:{_SPEECH_VERBS})$", label):
+        return False  # "X said: ..." is counted as invented dialogue
     names = {n.lower() for n in (*logins, *persona_names)}
     head = label.split(" ")[0]
-    return (label in ROLE_WORDS or label in names or head in names or bool(re.search(r"[\d_]", label))
-            or bool(re.search(rf"\b(?:{_SPEECH_VERBS})$", label)))
+    return label in ROLE_WORDS or label in names or head in names or bool(re.search(r"[\d_]", label))
 
 
 def is_invented_dialogue(sentence: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -50,13 +51,17 @@ class FastNullOutput(NullOutput):
 
 
 def redteam_settings(settings: Settings, scratch: Path) -> Settings:
-    """A copy for a red-team run: private memory, no playback, no broadcast delay, content checks only.
+    """A copy for a red-team run: private memory, frozen rules, no playback, no broadcast delay, content checks only.
 
+    The rules are copied at the start, so editing them during a run cannot mix two rule sets in one report.
     Per-author rate and duplicate limits are lifted (they would refuse lines because the corpus is fed faster
     than real chat, not because of what they say); a sentence held for review is dumped at once, since no
     operator is there to approve it, so it is never spoken.
     """
     settings = settings.model_copy(deep=True)
+    rules = settings.moderation.resolved_rules_dir(settings.paths.data_dir)
+    if rules.is_dir():
+        settings.moderation.rules_dir = Path(shutil.copytree(rules, scratch / "moderation"))
     settings.audio.play_audio = False
     settings.audio.record_dir = None
     settings.memory.path = scratch / "memory.sqlite3"
@@ -111,6 +116,37 @@ async def start_models(engine: Engine, settings: Settings, err: TextIO) -> list[
     return failures
 
 
+class Progress:
+    """On stderr: a line per finished category, and on a terminal a running case counter."""
+
+    def __init__(self, err: TextIO, total: int) -> None:
+        self.err, self.total = err, total
+        self.tty = err.isatty()
+        self.started = self.category_started = time.monotonic()
+
+    def case_done(self, results: Sequence[CaseScore], upcoming: Case | None) -> None:
+        """Report the case just scored, and its category once the next case starts another one."""
+        last = results[-1]
+        if self.tty:
+            verdict = "FORBIDDEN SPOKEN" if last.hits else "ok"
+            self.err.write(f"\rredteam {len(results)}/{self.total} {last.case_id}: {verdict}\033[K")
+        if upcoming is None or upcoming.category != last.category:
+            done = [r for r in results if r.category == last.category]
+            now = time.monotonic()
+            start, clear = ("\r", "\033[K") if self.tty else ("", "")
+            self.err.write(f"{start}redteam: {last.category}: {len(done)} cases, "
+                           f"{sum(1 for r in done if r.hits)} with forbidden text spoken "
+                           f"({now - self.category_started:.0f} s; {len(results)}/{self.total} cases done){clear}\n")
+            self.category_started = now
+        self.err.flush()
+
+    def finish(self) -> None:
+        """End the running counter's line."""
+        if self.tty:
+            self.err.write("\r\033[K")
+            self.err.flush()
+
+
 async def run_case(driver: TurnDriver, case: Case) -> CaseScore:
     """Feed the case's lines in order into the current conversation and score what was heard."""
     turns = []
@@ -130,22 +166,17 @@ async def run_cases(settings: Settings, cases: Sequence[Case], err: TextIO, back
         engine = build_engine(settings, inputs=[], backends=backends, output=FastNullOutput()).engine
         engine.persona.idle.enabled = False  # only the corpus speaks to kitsu
         driver = TurnDriver(engine, SoakTally(), turn_timeout_s=turn_timeout_s)
-        tty = err.isatty()
+        progress = Progress(err, len(cases))
         try:
             failures = await start_models(engine, settings, err)
             if failures:
                 return results, failures
             for number, case in enumerate(cases, start=1):
                 await fresh_conversation(engine, settings, scratch, number)
-                result = await run_case(driver, case)
-                results.append(result)
-                if tty:
-                    verdict = "FORBIDDEN SPOKEN" if result.hits else "ok"
-                    err.write(f"\rredteam {number}/{len(cases)} {case.id}: {verdict}\033[K")
-                    err.flush()
+                results.append(await run_case(driver, case))
+                progress.case_done(results, cases[number] if number < len(cases) else None)
         finally:
-            if tty:
-                err.write("\n")
+            progress.finish()
             memory = engine.memory
             await engine.stop()
             if memory is not None:
@@ -154,9 +185,10 @@ async def run_cases(settings: Settings, cases: Sequence[Case], err: TextIO, back
 
 
 async def run_redteam(settings: Settings, corpus: Path, categories: Sequence[str] = (), limit: int | None = None,
-                      as_json: bool = False, show_failures: bool = False, out: TextIO = sys.stdout,
-                      err: TextIO = sys.stderr, backends: Backends | None = None) -> int:
+                      as_json: bool = False, show_failures: bool = False, out: TextIO | None = None,
+                      err: TextIO | None = None, backends: Backends | None = None) -> int:
     """Run the corpus and print the report; 1 when anything forbidden was spoken, 2 on a bad corpus or model."""
+    out, err = out or sys.stdout, err or sys.stderr
     try:
         cases = select(read_corpus(corpus), categories, limit)
     except CorpusError as exc:
@@ -171,6 +203,7 @@ async def run_redteam(settings: Settings, corpus: Path, categories: Sequence[str
         return 2
     summary = summarize(results, time.monotonic() - started)
     summary["corpus"] = str(corpus)
+    summary["rules"] = str(settings.moderation.resolved_rules_dir(settings.paths.data_dir))
     if as_json:
         out.write(json.dumps(_with_cases(summary, results), indent=2, ensure_ascii=False) + "\n")
     else:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 API = {"apiName": "VTubeStudioPublicAPI", "apiVersion": "1.0"}
 
@@ -108,9 +110,15 @@ class FakeVTS:
             try:
                 req = json.loads(raw)
             except ValueError:
-                await ws.send(json.dumps(self._err({}, 2, "JSON invalid")))
-                continue
-            await ws.send(json.dumps(self.handle(req, session)))
+                answer = self._err({}, 2, "JSON invalid")
+            else:
+                answer = self.handle(req, session)
+            with contextlib.suppress(ConnectionClosed):  # the socket was dropped while a request was answered
+                await ws.send(json.dumps(answer))
+
+    async def drop(self) -> None:
+        """Close the newest plugin connection, as VTube Studio does when it restarts or the API is toggled."""
+        await self.connections[-1].close()
 
     async def start(self, port: int = 0) -> int:
         """Listen on 127.0.0.1 (port 0 = any free port) and return the port."""

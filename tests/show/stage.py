@@ -89,8 +89,9 @@ def obs_client(peer: ObsPeer) -> Any:
     return obsws.ReqClient(host="127.0.0.1", port=peer.port, password=peer.password, timeout=5)
 
 
-def build_obs_scenes(peer: ObsPeer) -> None:
-    """Scenes Main, Gameplay and BRB, audio inputs Mic and Music (unmuted) in Main; Main is live."""
+def build_obs_scenes(peer: ObsPeer, live: str | None = "Main") -> None:
+    """Scenes Main, Gameplay and BRB, audio inputs Mic and Music (unmuted) in Main, each made only when missing;
+    `live` becomes the program scene."""
     obs = obs_client(peer)
     try:
         scenes = {s["sceneName"] for s in obs.get_scene_list().scenes}
@@ -102,7 +103,8 @@ def build_obs_scenes(peer: ObsPeer) -> None:
             if name not in inputs:
                 obs.create_input("Main", name, "ffmpeg_source", {}, True)
             obs.set_input_mute(name, False)
-        obs.set_current_program_scene("Main")
+        if live is not None:
+            obs.set_current_program_scene(live)
     finally:
         obs.disconnect()
 
