@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 
 from kitsu_tui.config.persona import Persona, load_persona
 from kitsu_tui.config.settings import TwitchSettings
@@ -29,6 +30,8 @@ from kitsu_tui.engine.events import (
     PanicStepsDone,
     PersonaChanged,
     PipelineState,
+    PlaybackStarted,
+    TurnCompleted,
 )
 from kitsu_tui.integrations.avatar import plan_mood
 from kitsu_tui.integrations.obs import ObsModule
@@ -54,8 +57,12 @@ LOVE = "love this stream"
 BOB = "what should we name the new plant?"
 CARA = "do foxes like the rain?"
 DAVE = "what is your favourite snack?"
-#: What the operator types at the console (panic cuts the reply).
-TYPED = "tell me a long story about a fox in the snow"
+#: What the operator reads out with /say (a mod's !skip drops the first sentence).
+ANNOUNCEMENT = ("Tonight we play a cozy farming game together after the chat.", "Bring snacks and good vibes everyone.")
+#: What the operator asks at the console, and the story read out with /say that panic cuts short.
+TYPED = "tell me about the snow where foxes live"
+STORY = ("Once upon a time a little fox lived at the edge of a snowy forest, and every night she dreamed of "
+         "the sea.")
 #: (login, text, what becomes of it) for the spam burst and the hostile lines, sent back to back: the chat
 #: queue's spam filter or moderation (rule) stops all but one, and a viewer's command is ignored.
 BURST = [
@@ -76,6 +83,17 @@ USER_IDS = {"ann": "11", "spammy": "12", "troll": "13", "grump": "14", "nosy": "
             "dave": "18", "moddy": "20"}
 
 
+async def say(app: KitsuApp, pilot: Pilot[int], text: str, command: str = "/say ") -> None:
+    """The operator types into the console's chat box (F6 focuses it) and presses Enter.
+
+    The text is put into the box rather than pressed key by key: the pilot waits for an idle CPU after every
+    key, and the models keep the CPU busy, so each letter would take a second or two.
+    """
+    await pilot.press("f6")
+    app.main.query_one(ChatInput).value = command + text
+    await pilot.press("enter")
+
+
 async def chat(stage: Stage, login: str, text: str) -> None:
     """One chat line over EventSub; moddy has the moderator badge."""
     badges = ("moderator",) if login == "moddy" else ()
@@ -93,12 +111,12 @@ async def answered_within(stage: Stage, engine: Engine, origin: str, count: int,
                 within, what)
 
 
-def mouth_figures(spans: list[tuple[float, float]], frames: list[tuple[float, float]],
-                  blind: list[tuple[float, float]]) -> tuple[list[float], list[str]]:
+def mouth_figures(spans: list[tuple[float, float]], quiet: list[tuple[float, float]],
+                  frames: list[tuple[float, float]], blind: list[tuple[float, float]]) -> tuple[list[float], list[str]]:
     """Frame rates over each speaking span (a second or longer, outside `blind` windows) and each problem found.
 
-    A problem: the mouth never moved during a span, no frame came within a second after it (while frames were
-    still sent), or a frame after it (until the next span) was not 0.
+    A problem: the mouth never moved during a span, or it was not closed (0) in a `quiet` window (from a reply's
+    end to the next sentence heard), or no frame came in the first second of a quiet window.
     """
     rates: list[float] = []
     problems: list[str] = []
@@ -109,15 +127,30 @@ def mouth_figures(spans: list[tuple[float, float]], frames: list[tuple[float, fl
         rates.append(len(inside) / (end - start - 0.2))
         if max(inside, default=0.0) < 0.05:
             problems.append(f"span {index}: the mouth never opened ({len(inside)} frames)")
-        last_frame = frames[-1][0] if frames else end
-        following = spans[index + 1][0] - 0.05 if index + 1 < len(spans) else last_frame + 0.05
-        after = [(at, value) for at, value in frames if end + 0.3 < at < following]
-        if following - end > 1.0 and not any(at < end + 1.0 for at, _ in after):
-            problems.append(f"span {index}: no frame within 1 s after speech")
+    last_frame = frames[-1][0] if frames else 0.0
+    for start, end in quiet:
+        end = min(end, last_frame + 0.05)
+        if end - start < 1.0 or any(lo - 0.5 < end and start < hi + 0.5 for lo, hi in blind):
+            continue
+        after = [(at, value) for at, value in frames if start < at < end]
+        if not any(at < start + 1.0 for at, _ in after):
+            problems.append(f"quiet from {start:.1f}: no frame within 1 s")
         opened = [value for _, value in after if value != 0.0]
         if opened:
-            problems.append(f"span {index}: the mouth stayed open after speech ({opened[:5]})")
+            problems.append(f"quiet from {start:.1f}: the mouth stayed open ({opened[:5]})")
     return rates, problems
+
+
+def quiet_windows(stage: Stage, end: float) -> list[tuple[float, float]]:
+    """From 0.3 s after each reply ended to the next sentence heard (or the end of the show)."""
+    starts = [e.ts for e in stage.of(PlaybackStarted)]
+    windows = []
+    for done in stage.of(TurnCompleted):
+        if done.record.get("rejected"):
+            continue
+        following = [at for at in starts if at > done.ts]
+        windows.append((done.ts + 0.3, (min(following) if following else end) - 0.05))
+    return windows
 
 
 def expected_avatar(stage: Stage, personas: dict[str, Persona]) -> tuple[set[str], set[str]]:
@@ -179,23 +212,25 @@ async def test_rehearsal_the_whole_show(obs_peer: ObsPeer, question_wavs: list[P
             lap(laps, show_started)
             for login, text, _fate in BURST:
                 await chat(stage, login, text)
-            await until(lambda: speaking(engine, output, LOVE, 0.6), 60, "the reply to the burst's allowed line")
-            await chat(stage, "moddy", "!skip")  # a mod skips the sentence being spoken
+            await answered_within(stage, engine, "twitch", 2, 60, "the burst's allowed line to be answered")
+            assert not engine.panicked, "a viewer's !panic must be ignored"
+            # The operator reads an announcement (/say); a mod skips its first sentence and switches the scene.
+            await say(app, pilot, " ".join(ANNOUNCEMENT))
+            await until(lambda: speaking(engine, output, " ".join(ANNOUNCEMENT), 1.0, ANNOUNCEMENT[0]), 30,
+                        "the announcement's first sentence to be heard")
+            await chat(stage, "moddy", "!skip")
             await until(lambda: any(e.action == "skip" for e in stage.of(OperatorAction)), 10, "the skip")
             await chat(stage, "moddy", "!scene Gameplay")
             await until(lambda: obs.current_scene == "Gameplay", 10, "OBS on Gameplay")
             assert (await asyncio.to_thread(obs_state, obs_peer))[0] == "Gameplay"
-            await answered_within(stage, engine, "twitch", 2, 60, "the burst's line to be answered")
-            assert not engine.panicked, "a viewer's !panic must be ignored"
+            await answered_within(stage, engine, "say", 1, 30, "the rest of the announcement")
 
-            # 4. The operator types a line at the console, then hits panic while the reply is being heard.
+            # 4. The operator asks something at the console, then tells a story and hits panic in the middle of it.
             lap(laps, show_started)
-            # (Typed into the chat box, then Enter: the pilot waits for an idle CPU after every key it presses,
-            # and the models keep the CPU busy, so pressing each letter would take a second or two.)
-            await pilot.press("f6")
-            app.main.query_one(ChatInput).value = TYPED
-            await pilot.press("enter")
-            await until(lambda: speaking(engine, output, TYPED, 0.5), 60, "the operator's reply to be heard")
+            await say(app, pilot, TYPED, command="")
+            await answered_within(stage, engine, "operator", 1, 60, "the operator's line to be answered")
+            await say(app, pilot, STORY)
+            await until(lambda: speaking(engine, output, STORY, 0.5), 30, "the story to be heard")
             pressed = time.monotonic()
             await pilot.press("f12")
             await asyncio.sleep(0.6)
@@ -290,23 +325,28 @@ async def test_rehearsal_the_whole_show(obs_peer: ObsPeer, question_wavs: list[P
     assert heard(stage, "twitch") == [ANN, LOVE, BOB, CARA, DAVE], stage.records()
     chat_turns = [r for r in stage.records() if r.get("origin") == "twitch"]
     assert [r["transcript"] for r in chat_turns] == [ANN, LOVE, BOB, CARA, DAVE], chat_turns
-    assert next(r for r in chat_turns if r["transcript"] == LOVE)["interrupted"], "the !skip cut the reply"
+    [announcement] = [r for r in stage.records() if r.get("origin") == "say" and r["transcript"] != STORY]
+    assert announcement["interrupted"] and announcement["spoken"].endswith(ANNOUNCEMENT[1]), announcement
+    assert ANNOUNCEMENT[0] not in announcement["spoken"], announcement
     blocks = sorted(e.rule for e in stage.of(ModerationDecided) if e.stage == "input" and e.action == "block")
     assert blocks == BLOCKED, blocks
     assert sorted(reason for reason, n in twitch.queue.dropped.items() for _ in range(n)) == SPAM, twitch.queue.dropped
     assert [e.action for e in stage.of(OperatorAction) if e.action in ("panic", "clear_panic")] == ["panic",
                                                                                                     "clear_panic"]
     [typed] = [r for r in stage.records() if r.get("origin") == "operator"]
-    assert typed["transcript"] == TYPED and typed["interrupted"] and not typed.get("rejected"), typed
+    assert typed["transcript"] == TYPED and typed["spoken"] and not typed["interrupted"], typed
+    [story] = [r for r in stage.records() if r.get("origin") == "say" and r["transcript"] == STORY]
+    assert story["interrupted"] and story["spoken"] != STORY, story
 
     # The mouth moved at >= 30 Hz while kitsu spoke and closed after, on VTS and on the VMC receiver.
     spans = output.spans()
     vts_first_on = next((at for at, state in stage.states("vts") if state is ModuleState.ON), -math.inf)
     vts_frames = [(at, frame["MouthOpen"]) for at, frame in stage.vts.injections if "MouthOpen" in frame]
-    vts_rates, vts_problems = mouth_figures(spans, vts_frames,
+    quiet = quiet_windows(stage, show_end)
+    vts_rates, vts_problems = mouth_figures(spans, quiet, vts_frames,
                                             [(-math.inf, vts_first_on), *stage.outages("vts", show_end)])
     vmc_frames = [(at, max(frame.get(v, 0.0) for v in VOWELS)) for at, frame in stage.vmc.snapshot()]
-    vmc_rates, vmc_problems = mouth_figures(spans, vmc_frames, [])
+    vmc_rates, vmc_problems = mouth_figures(spans, quiet, vmc_frames, [])
     assert len(vts_rates) >= 3 and len(vmc_rates) >= 3, (spans, vts_rates, vmc_rates)
     figures["vts_mouth_hz_min"] = round(min(vts_rates), 1)
     figures["vmc_mouth_hz_min"] = round(min(vmc_rates), 1)
@@ -314,10 +354,13 @@ async def test_rehearsal_the_whole_show(obs_peer: ObsPeer, question_wavs: list[P
     assert vts_problems == [] and vmc_problems == [], (vts_problems, vmc_problems)
 
     # Memory rows on disk: every answered line and what kitsu said.
+    # (Idle talk, should a quiet spell of 40 s happen on a slow machine, is left out: it may be a line or a prompt.)
+    idle = {r["turn"] for r in stage.records() if r.get("origin") == "idle"}
     with sqlite3.connect(tmp_path / "data" / "memory.sqlite3") as db:
-        rows = set(db.execute("SELECT turn_id, role, text FROM turns").fetchall())
-    wanted = {(r["turn"], "user", r["transcript"]) for r in stage.records()}
-    wanted |= {(r["turn"], "assistant", r["spoken"]) for r in stage.records() if r["spoken"]}
+        rows = {row for row in db.execute("SELECT turn_id, role, text FROM turns") if row[0] not in idle}
+    wanted = {(r["turn"], "user", r["transcript"]) for r in stage.records() if r.get("origin") not in ("say", "idle")}
+    wanted |= {(r["turn"], "assistant", r["spoken"]) for r in stage.records()
+               if r["spoken"] and r.get("origin") != "idle"}
     assert rows == wanted, (rows - wanted, wanted - rows)
 
     # The show log: every incident recorded with its timings, no error, no secret.
@@ -347,10 +390,12 @@ def lap(laps: list[float], since: float) -> None:
     print(f"rehearsal: phase {len(laps)} at {laps[-1]} s", flush=True)
 
 
-def speaking(engine: Engine, output: TappedOutput, transcript: str, left_s: float) -> bool:
-    """kitsu is being heard answering `transcript`, with at least `left_s` of the sentence still to play."""
+def speaking(engine: Engine, output: TappedOutput, transcript: str, left_s: float, sentence: str = "") -> bool:
+    """kitsu is being heard answering `transcript` (saying `sentence` when given), `left_s` of it still to play."""
     current, segment = engine.current, engine.player.current
     if current is None or current.turn.text != transcript or segment is None:
+        return False
+    if sentence and segment.text != sentence:
         return False
     left = (segment.end - output.played_samples) / output.sample_rate
     return left >= left_s and output.last_audible() > time.monotonic() - 0.03
