@@ -17,7 +17,7 @@ from kitsu_tui.commands.doctor_checks import load_models
 from kitsu_tui.commands.doctor_remote import check_obs, check_vts
 from kitsu_tui.config.settings import Settings
 from tests.integrations.fake_vts import FakeVTS
-from tests.integrations.obs_peer import ObsPeer, require_obs
+from tests.integrations.obs_peer import ObsPeer, running_obs
 
 
 def closed_port() -> int:
@@ -133,17 +133,11 @@ async def test_vts_token_is_tried_against_the_plugin_api(tmp_path: Path) -> None
 @pytest.fixture(scope="module")
 def obs_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObsPeer]:
     """One headless OBS with scenes Main and BRB and an input Mic carrying a filter Censor."""
-    require_obs()
-    peer = ObsPeer(Path(tmp_path_factory.mktemp("obs")))
-    peer.start_display()
-    try:
-        peer.start_obs()
-        from tests.integrations.test_obs import build_show
+    from tests.integrations.test_obs import build_show
 
+    with running_obs(Path(tmp_path_factory.mktemp("obs"))) as peer:
         build_show(peer)
         yield peer
-    finally:
-        peer.stop()
 
 
 @pytest.mark.peers

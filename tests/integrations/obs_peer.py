@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,16 @@ class ObsPeer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def running_obs(folder: Path) -> Iterator[ObsPeer]:
+    """Xvfb and OBS started in `folder` (OBS missing: skipped, or failed under CI=true); both stopped after."""
+    require_obs()
+    peer = ObsPeer(folder)
+    peer.start_display()
+    try:
+        peer.start_obs()
+        yield peer
+    finally:
+        peer.stop()

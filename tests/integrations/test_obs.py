@@ -20,7 +20,7 @@ from kitsu_tui.integrations.obs import ObsModule
 
 from .conftest import wait_until
 from .engine_double import EngineDouble
-from .obs_peer import ObsPeer, free_port, require_obs
+from .obs_peer import ObsPeer, free_port, running_obs
 
 pytestmark = pytest.mark.peers
 
@@ -28,14 +28,8 @@ pytestmark = pytest.mark.peers
 @pytest.fixture(scope="module")
 def obs_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObsPeer]:
     """One headless OBS for this module's tests (a test may kill and restart it)."""
-    require_obs()
-    peer = ObsPeer(Path(tmp_path_factory.mktemp("obs")))
-    peer.start_display()
-    try:
-        peer.start_obs()
+    with running_obs(Path(tmp_path_factory.mktemp("obs"))) as peer:
         yield peer
-    finally:
-        peer.stop()
 
 
 def client(peer: ObsPeer) -> Any:

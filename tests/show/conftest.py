@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ..integrations.obs_peer import ObsPeer, require_obs
+from ..integrations.obs_peer import ObsPeer, running_obs
 
 QUESTIONS = ("Hello Kitsu, what is your favorite color?", "What do you like to eat for breakfast?")
 """What the streamer asks out loud, in order (the second one after panic is cleared and the mic unmuted)."""
@@ -17,14 +17,8 @@ QUESTIONS = ("Hello Kitsu, what is your favorite color?", "What do you like to e
 @pytest.fixture(scope="module")
 def obs_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObsPeer]:
     """Real OBS Studio under Xvfb (a test kills and restarts it); under CI=true a missing OBS is a failure."""
-    require_obs()
-    peer = ObsPeer(Path(tmp_path_factory.mktemp("obs")))
-    peer.start_display()
-    try:
-        peer.start_obs()
+    with running_obs(Path(tmp_path_factory.mktemp("obs"))) as peer:
         yield peer
-    finally:
-        peer.stop()
 
 
 @pytest.fixture(scope="module")
