@@ -28,7 +28,7 @@ _MAX_AUTHORS = 2000
 #: Input more than this share in scripts the persona's voice cannot read is not answered.
 MAX_FOREIGN_INPUT_SHARE = 0.5
 #: A reply sentence that copies this many consecutive words of the viewer's message is an echo.
-ECHO_WORDS = 6
+ECHO_WORDS = 10
 _WORDS_RE = re.compile(r"[a-z0-9']+")
 
 

@@ -15,6 +15,8 @@ DEFAULT_NEGATORS = ("not", "n't", "never", "nobody", "noone", "no one", "none", 
                     "cannot", "without", "stop", "stopped", "against", "anti", "wrong to", "refuse to")
 #: Words right after a predicate that empty it ("i hate nobody", "kill no one").
 _AFTER_NEGATORS = re.compile(r"^(?:nobody|no one|noone|none|no body|nothing)\b")
+#: Words that end a negation's reach: a negator before them does not negate a predicate after them.
+_SCOPE_BREAK = re.compile(r"\b(?:and|or|so|then|because|cause|while|who|which|whereas)\b")
 
 
 class StatementSpec(BaseModel):
@@ -85,7 +87,8 @@ class StatementRule:
         if spec.adjectives and spec.person_nouns:
             adjectives, persons = _alternation(spec.adjectives, False), _alternation(spec.person_nouns, True)
             alternatives.append(rf"(?:{adjectives}) (?:\w+ )?(?:{persons})")
-            alternatives.append(rf"(?:the|all|those|these|you|most|many|some) (?:{adjectives})"
+            alternatives.append(rf"(?:the|all|those|these|you|most|many|some|every|any|each|no|a|an|one|good|only|that|this) "
+                                rf"(?:{adjectives})"
                                 r"(?= (?:are|is|were|was|should|must|will|can|deserve|need|ought|people|all)\b)")
         try:
             rule.targets = re.compile(rf"\b(?:{'|'.join(alternatives)})\b") if alternatives else None
@@ -136,7 +139,8 @@ class StatementRule:
         """A negator within negation_span words before the predicate, or "nobody"/"no one" right after it."""
         if not self.spec.negation or self.negators is None:
             return False
-        before = " ".join(clause[:start].split()[-self.spec.negation_span:])
+        scope = _SCOPE_BREAK.split(clause[:start])[-1]  # "are n't real and deserve to suffer": no negation
+        before = " ".join(scope.split()[-self.spec.negation_span:])
         if self.negators.search(before):
             return True
         return bool(_AFTER_NEGATORS.match(clause[end:].strip()))
