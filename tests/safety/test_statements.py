@@ -173,3 +173,9 @@ def test_hostile_lines_that_hide_behind_a_negation_or_a_gap(moderator: Moderator
 def test_negation_does_not_reach_past_and(moderator: Moderator) -> None:
     assert moderator.check_output("Nobody should hate gay people.", True).allowed
     assert not moderator.check_output("Gay people aren't bad and deserve to die.", True).allowed
+
+
+def test_ordinary_number_questions_are_not_personal_data(moderator: Moderator) -> None:
+    assert moderator.check_input("what's your favorite number?", "chat", "n1").allowed
+    assert moderator.check_input("what's the location of the next con?", "chat", "n2").allowed
+    assert not moderator.check_input("what is his phone number", "chat", "n3").allowed
