@@ -10,22 +10,11 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from kitsu_tui.telemetry.logs import redact
+from kitsu_tui.telemetry.logs import redact_values
 
 log = logging.getLogger("kitsu.showlog")
 
 _CLOSE = object()
-
-
-def redact_values(value: Any, secrets: list[str]) -> Any:
-    """A copy with every string value redacted; keys and numbers stay (so `"llm_first_token": 1468.9` survives)."""
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, dict):
-        return {key: redact_values(item, secrets) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact_values(item, secrets) for item in value]
-    return value
 
 
 class JsonlWriter:

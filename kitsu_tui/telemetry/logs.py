@@ -36,6 +36,17 @@ def redact(text: str, extra_secrets: list[str] | None = None) -> str:
     return text
 
 
+def redact_values(value: Any, secrets: list[str] | None = None) -> Any:
+    """A copy with every string value redacted; keys and numbers stay (so `"llm_first_token": 1468.9` survives)."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {key: redact_values(item, secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_values(item, secrets) for item in value]
+    return value
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, module, logger, level, message, extras; secrets redacted."""
 
@@ -53,7 +64,8 @@ class JsonFormatter(logging.Formatter):
             payload["extras"] = extras
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return redact(json.dumps(payload, ensure_ascii=False, default=str))
+        plain = json.loads(json.dumps(payload, default=str))  # extras as JSON types, then redact only the strings
+        return json.dumps(redact_values(plain), ensure_ascii=False)
 
 
 class DailyFileHandler(logging.Handler):

@@ -42,3 +42,18 @@ def test_spans_days_and_survives_broken_lines(tmp_path: Path) -> None:
     assert [e["message"] for e in entries] == ["end of day", "new day", "kitsu-2025-01-02.jsonl:2: unreadable log line"]
     assert entries[-1]["level"] == "ERROR"
     assert read_log_lines(tmp_path / "missing") == []
+
+
+def test_json_lines_stay_valid_when_a_key_looks_like_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only string values are redacted: `"llm_first_token": 123.4` survives, an OAuth token in a message does not."""
+    import json
+
+    from kitsu_tui.telemetry.logs import JsonFormatter
+
+    monkeypatch.setenv("KITSU_TWITCH_ACCESS_TOKEN", "oauth-secret-value-123")
+    record = logging.LogRecord("kitsu.test", logging.INFO, __file__, 1, "token is oauth-secret-value-123", None, None)
+    record.llm_first_token = 123.4
+    line = JsonFormatter().format(record)
+    payload = json.loads(line)
+    assert payload["extras"]["llm_first_token"] == 123.4
+    assert "oauth-secret-value-123" not in line and "***" in payload["message"]
