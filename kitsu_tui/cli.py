@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -34,6 +35,18 @@ def _load_settings(config: Path | None, persona: str | None, record: Path | None
     return settings
 
 
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    """Run a command's coroutine: its exit code, 2 after a config error (one `kitsu:` line each), 130 on Ctrl-C."""
+    try:
+        return asyncio.run(coro)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(f"kitsu: {problem}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
 def _setup_logging(settings: object, to_stderr: bool) -> None:
     from kitsu_tui.telemetry.logs import setup_logging
 
@@ -57,15 +70,7 @@ def run(
         from kitsu_tui.headless import run_headless
 
         _setup_logging(settings, to_stderr=False)  # stderr carries only kitsu's own one-line messages
-        try:
-            code = asyncio.run(run_headless(settings, list(input_ or []), list(chat or []), realtime=not fast))  # type: ignore[arg-type]
-        except ConfigError as exc:
-            for problem in exc.problems:
-                typer.echo(f"kitsu: {problem}", err=True)
-            code = 2
-        except KeyboardInterrupt:
-            code = 130
-        raise typer.Exit(code)
+        raise typer.Exit(_run(run_headless(settings, list(input_ or []), list(chat or []), realtime=not fast)))  # type: ignore[arg-type]
     from kitsu_tui.tui.app import run_tui
 
     _setup_logging(settings, to_stderr=False)
@@ -104,13 +109,7 @@ def soak(
     options = SoakOptions(max_turns=max_turns, duration_minutes=duration_minutes, chat_file=chat_file,
                           utterances=utterances, replay=replay, record_session=record_session, output=output,
                           max_error_rate=max_error_rate, seed=seed, turn_timeout_s=turn_timeout)
-    try:
-        code = asyncio.run(run_soak(settings, options))  # type: ignore[arg-type]
-    except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(f"kitsu: {problem}", err=True)
-        code = 2
-    raise typer.Exit(code)
+    raise typer.Exit(_run(run_soak(settings, options)))  # type: ignore[arg-type]
 
 
 @app.command()
@@ -128,16 +127,9 @@ def bench(
 
     settings = _load_settings(config, None, no_audio=True)
     _setup_logging(settings, to_stderr=True)
-    try:
-        if quality:
-            code = asyncio.run(run_quality(settings, limit=lines, as_json=as_json))  # type: ignore[arg-type]
-        else:
-            code = asyncio.run(run_bench(settings, voice_turns, chat_turns, as_json))  # type: ignore[arg-type]
-    except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(f"kitsu: {problem}", err=True)
-        code = 2
-    raise typer.Exit(code)
+    if quality:
+        raise typer.Exit(_run(run_quality(settings, limit=lines, as_json=as_json)))  # type: ignore[arg-type]
+    raise typer.Exit(_run(run_bench(settings, voice_turns, chat_turns, as_json)))  # type: ignore[arg-type]
 
 
 @app.command()
@@ -170,16 +162,8 @@ def redteam(
 
     settings = _load_settings(config, persona, no_audio=True)
     _setup_logging(settings, to_stderr=True)
-    try:
-        code = asyncio.run(run_redteam(settings, corpus, list(category or []), limit, as_json,  # type: ignore[arg-type]
-                                       show_failures))
-    except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(f"kitsu: {problem}", err=True)
-        code = 2
-    except KeyboardInterrupt:
-        code = 130
-    raise typer.Exit(code)
+    raise typer.Exit(_run(run_redteam(settings, corpus, list(category or []), limit, as_json,  # type: ignore[arg-type]
+                                      show_failures)))
 
 
 @app.command()
