@@ -67,8 +67,6 @@ class Turn:
     """Where the input came from for the pre-air hold (voice, chat, twitch, operator, say, idle); "" = the source."""
     flagged: bool = False
     """Output moderation blocked or held a sentence, or the operator dumped one: the exchange stays out of history."""
-    dumped: list[str] = field(default_factory=list)
-    """Sentences dumped from the pre-air hold (never spoken, never stored; only counted)."""
 
     def mark(self, name: str, at: float | None = None) -> None:
         """Record the first time a milestone happened."""
@@ -264,14 +262,16 @@ class TurnRunner:
         engine, turn = self.engine, self.turn
         index = len(self._synth)
         review: str | None = None
+        entry: dict[str, Any] | None = None
         gate_started = time.perf_counter()
         decision = engine.moderate_output(text, turn.text if turn.source != Source.SAY else "")
         if decision is not None:
             if decision.allowed and decision.rule == "empty":
                 return  # nothing speakable left once cleaned
             text = decision.text if decision.allowed or decision.held else text
-            turn.moderation.append({"stage": "output", "action": decision.action, "rule": decision.rule,
-                                    "text": text, "ms": decision.ms, "hash": decision.digest})
+            entry = {"stage": "output", "action": decision.action, "rule": decision.rule, "text": text,
+                     "ms": decision.ms, "hash": decision.digest}
+            turn.moderation.append(entry)
             engine.emit(ModerationDecided(turn_id=turn.turn_id, stage="output", action=decision.action,
                                           rule=decision.rule, text=text, detail=decision.detail,
                                           text_hash=decision.digest, ms=decision.ms))
@@ -288,6 +288,10 @@ class TurnRunner:
                     return
                 self._safe_line_used = True
                 text, index = engine.persona.safe_line, index + 1
+        origin = turn.origin or str(turn.source)
+        wait = engine.hold.needed(origin, review)
+        if entry is not None:  # what the safety gate (moderation + hold decision, not the hold's wait) added
+            entry["gate_ms"] = round((time.perf_counter() - gate_started) * 1000, 3)
         turn.mark("first_clause")
         if self._first_index is None:
             self._first_index = index
@@ -295,13 +299,9 @@ class TurnRunner:
         task = asyncio.create_task(self._synthesize(index, text)) if engine.module_on("tts") else None
         if task is not None and index == self._first_index and engine.settings.engine.first_audio_priority:
             self._llm_gate.clear()  # the first sentence's speech gets the cores; the LLM is far ahead of speech
-        if engine.hold.needed(turn.origin or str(turn.source), review):
-            self._held[index] = asyncio.create_task(
-                engine.hold.wait(turn.turn_id, index, text, turn.origin or str(turn.source), review),
-                name=f"kitsu-hold-{turn.turn_id}-{index}")
-        if decision is not None and turn.moderation and turn.moderation[-1]["stage"] == "output":
-            # what the safety gate (moderation + hold decision, not the hold's wait) added to this sentence
-            turn.moderation[-1]["gate_ms"] = round((time.perf_counter() - gate_started) * 1000, 3)
+        if wait:
+            self._held[index] = asyncio.create_task(engine.hold.wait(turn.turn_id, index, text, origin, review),
+                                                    name=f"kitsu-hold-{turn.turn_id}-{index}")
         self._synth.append((index, text, task))
         self._queued.set()
 
@@ -378,7 +378,7 @@ class TurnRunner:
             if turn.confirmed is not None and not turn.confirmed.done():
                 await turn.confirmed  # speculative reply: speak only once the person has really finished
             await engine.wait_until_speech_allowed(self)
-            if index in self._held and not self.stale and not await self._hold_allows(index, text):
+            if index in self._held and not self.stale and not await self._hold_allows(index):
                 continue
             if self.stale or turn.discarded:
                 continue
@@ -391,7 +391,7 @@ class TurnRunner:
             turn.spoken.append(heard)
 
 
-    async def _hold_allows(self, index: int, text: str) -> bool:
+    async def _hold_allows(self, index: int) -> bool:
         """Wait for a held sentence's fate; a dumped one is skipped and marks the turn flagged."""
         try:
             aired = await self._held[index]
@@ -401,7 +401,6 @@ class TurnRunner:
             aired = False
         if not aired:
             self.turn.flagged = True
-            self.turn.dumped.append(text)
             self.engine.emit(SentenceStateChanged(turn_id=self.turn.turn_id, index=index,
                                                   status=SentenceStatus.SKIPPED, reason="dumped"))
         return aired

@@ -49,6 +49,8 @@ def speakable(text: str, language: str, max_foreign_share: float = 0.2) -> tuple
     Zalgo marks are dropped, look-alike letters inside Latin words are folded to Latin, and a few stray
     foreign letters are removed; a sentence with more foreign letters than max_foreign_share (or 4+) is refused.
     """
+    if text.isascii():
+        return text, ""  # nothing to fold, drop or refuse (the usual case: keep the per-sentence path short)
     allowed = allowed_scripts(language)
     text = _ZALGO_RE.sub("", text)
     text = _WORD_RE.sub(lambda m: _fold_mixed_word(m.group(0), allowed), text)
@@ -65,6 +67,8 @@ def speakable(text: str, language: str, max_foreign_share: float = 0.2) -> tuple
 
 def foreign_share(text: str, language: str) -> float:
     """The share of letters in scripts the language's voice cannot read (0 when there are no letters)."""
+    if text.isascii():
+        return 0.0
     allowed = allowed_scripts(language)
     letters = [c for c in text if c.isalpha()]
     if not letters:
