@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kitsu_tui.audio.base import AudioInput, AudioOutput
+from kitsu_tui.backends.base import Backends
 from kitsu_tui.config.persona import Persona, load_persona
 from kitsu_tui.config.settings import Settings
-from kitsu_tui.engine.engine import Backends, Engine
+from kitsu_tui.engine.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -113,18 +114,31 @@ def build_engine(
     persona = persona or load_persona(settings.paths.personas_dir, settings.persona)
     tts_factory = None
     if backends is None:
-        from kitsu_tui.backends.factory import build_backends, build_tts
+        from kitsu_tui.backends.factory import (
+            build_backends,
+            build_tts,
+            language_warnings,
+            voice_language_warning,
+        )
 
         backends = build_backends(settings, persona)
+        warnings += language_warnings(settings, persona)
+        warned = set(warnings)
+        tts_settings = settings.tts
 
         def tts_factory(p: Persona) -> Any:
-            return build_tts(settings.tts, p)
+            warning = voice_language_warning(tts_settings, p)
+            if warning and warning not in warned:  # once per persona and run
+                warned.add(warning)
+                log.warning("%s", warning)
+            return build_tts(tts_settings, p)
     if output is None:
         rate = int(getattr(backends.tts, "sample_rate", 22050) or 22050)
         output, reason = open_speakers(settings, rate)
         if reason:
             if settings.audio.play_audio and settings.audio.record_dir is None:
-                settings.audio.record_dir = settings.paths.data_dir / "recordings"  # a WAV sink instead
+                # a WAV sink instead; a new Settings object, the caller's is not changed
+                settings = settings.with_values({"audio.record_dir": settings.paths.data_dir / "recordings"})
                 reason += f"; replies are written to {settings.audio.record_dir}/"
             warnings.append(reason)
     analyzer = LipsyncAnalyzer()

@@ -7,32 +7,42 @@ import logging
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kitsu_tui.config.errors import ConfigError
 
+if TYPE_CHECKING:
+    from kitsu_tui.config.settings import Settings
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="kitsu: operator console for AI VTubers.")
 
 
+def _config_failed(exc: ConfigError) -> int:
+    """Print one `kitsu:` line per problem of a config error on stderr; the exit code for it (2)."""
+    for problem in exc.problems:
+        typer.echo(f"kitsu: {problem}", err=True)
+    return 2
+
+
 def _load_settings(config: Path | None, persona: str | None, record: Path | None = None,
-                   no_audio: bool = False) -> object:
+                   no_audio: bool = False) -> Settings:
+    """The config file plus KITSU_* overrides, then the command line's flags on top (a new object, none mutated)."""
     from kitsu_tui.config.settings import load_settings
 
     try:
         settings = load_settings(config)
     except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(f"kitsu: {problem}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(_config_failed(exc)) from None
+    changes: dict[str, Any] = {}
     if persona:
-        settings.persona = persona
+        changes["persona"] = persona
     if record is not None:
-        settings.audio.record_dir = record
+        changes["audio.record_dir"] = record
     if no_audio:
-        settings.audio.play_audio = False
-    return settings
+        changes["audio.play_audio"] = False
+    return settings.with_values(changes) if changes else settings
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
@@ -40,17 +50,15 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
     try:
         return asyncio.run(coro)
     except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(f"kitsu: {problem}", err=True)
-        return 2
+        return _config_failed(exc)
     except KeyboardInterrupt:
         return 130
 
 
-def _setup_logging(settings: object, to_stderr: bool) -> None:
+def _setup_logging(settings: Settings, to_stderr: bool) -> None:
     from kitsu_tui.telemetry.logs import setup_logging
 
-    setup_logging(settings.paths.log_dir, stderr_level=logging.WARNING if to_stderr else None)  # type: ignore[attr-defined]
+    setup_logging(settings.paths.log_dir, stderr_level=logging.WARNING if to_stderr else None)
 
 
 @app.command()
@@ -70,11 +78,11 @@ def run(
         from kitsu_tui.headless import run_headless
 
         _setup_logging(settings, to_stderr=False)  # stderr carries only kitsu's own one-line messages
-        raise typer.Exit(_run(run_headless(settings, list(input_ or []), list(chat or []), realtime=not fast)))  # type: ignore[arg-type]
+        raise typer.Exit(_run(run_headless(settings, list(input_ or []), list(chat or []), realtime=not fast)))
     from kitsu_tui.tui.app import run_tui
 
     _setup_logging(settings, to_stderr=False)
-    raise typer.Exit(run_tui(settings))  # type: ignore[arg-type]
+    raise typer.Exit(run_tui(settings))
 
 
 @app.command()
@@ -109,7 +117,7 @@ def soak(
     options = SoakOptions(max_turns=max_turns, duration_minutes=duration_minutes, chat_file=chat_file,
                           utterances=utterances, replay=replay, record_session=record_session, output=output,
                           max_error_rate=max_error_rate, seed=seed, turn_timeout_s=turn_timeout)
-    raise typer.Exit(_run(run_soak(settings, options)))  # type: ignore[arg-type]
+    raise typer.Exit(_run(run_soak(settings, options)))
 
 
 @app.command()
@@ -128,8 +136,8 @@ def bench(
     settings = _load_settings(config, None, no_audio=True)
     _setup_logging(settings, to_stderr=True)
     if quality:
-        raise typer.Exit(_run(run_quality(settings, limit=lines, as_json=as_json)))  # type: ignore[arg-type]
-    raise typer.Exit(_run(run_bench(settings, voice_turns, chat_turns, as_json)))  # type: ignore[arg-type]
+        raise typer.Exit(_run(run_quality(settings, limit=lines, as_json=as_json)))
+    raise typer.Exit(_run(run_bench(settings, voice_turns, chat_turns, as_json)))
 
 
 @app.command()
@@ -144,7 +152,7 @@ def report(
     from kitsu_tui.commands.report import report_command
 
     settings = _load_settings(config, None)
-    raise typer.Exit(report_command(show, latest, settings.paths.log_dir, as_json, csv_dir))  # type: ignore[attr-defined]
+    raise typer.Exit(report_command(show, latest, settings.paths.log_dir, as_json, csv_dir))
 
 
 @app.command()
@@ -162,7 +170,7 @@ def redteam(
 
     settings = _load_settings(config, persona, no_audio=True)
     _setup_logging(settings, to_stderr=True)
-    raise typer.Exit(_run(run_redteam(settings, corpus, list(category or []), limit, as_json,  # type: ignore[arg-type]
+    raise typer.Exit(_run(run_redteam(settings, corpus, list(category or []), limit, as_json,
                                       show_failures)))
 
 

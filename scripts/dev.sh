@@ -297,8 +297,8 @@ cmd_test() {
 
     step "ruff check ."
     limited 600 "$VENV/bin/ruff" check --output-format concise . || failed+=("ruff")
-    step "mypy kitsu_tui"
-    limited 900 "$VENV/bin/mypy" kitsu_tui || failed+=("mypy")
+    step "mypy --strict kitsu_tui tests ([tool.mypy] in pyproject.toml)"
+    limited 900 "$VENV/bin/mypy" kitsu_tui tests || failed+=("mypy")
     step "lint-imports (import-linter contracts in pyproject.toml)"
     limited 600 "$VENV/bin/lint-imports" || failed+=("lint-imports")
     if [ "${#failed[@]}" -gt 0 ]; then

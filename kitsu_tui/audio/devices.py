@@ -1,7 +1,8 @@
-"""Enumerate PortAudio devices through sounddevice and resolve a configured device by exact name or index."""
+"""PortAudio devices through sounddevice: list them, resolve one by exact name or index, open and close its streams."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -166,3 +167,24 @@ def pick_stream_format(check: Any, index: int, preferred_rate: int, default_rate
     raise AudioDeviceError(
         f"{kind} device {index} accepts none of {preferred_rate}/{int(default_rate)}/48000/44100 Hz float32"
     )
+
+
+def open_stream(sd: Any, kind: Literal["input", "output"], name: str, **options: Any) -> Any:
+    """Create and start a PortAudio input or output stream; a refusal becomes one readable AudioDeviceError."""
+    make = sd.InputStream if kind == "input" else sd.OutputStream
+    try:
+        stream = make(dtype="float32", **options)
+        stream.start()
+    except sd.PortAudioError as exc:
+        raise AudioDeviceError(f"cannot open {kind} device {name!r}: {exc}; pick another with `kitsu devices`") from None
+    return stream
+
+
+def close_stream(stream: Any) -> None:
+    """Stop and close a PortAudio stream; one whose device vanished is aborted instead (shutdown never breaks)."""
+    try:
+        stream.stop()
+        stream.close()
+    except Exception:
+        with contextlib.suppress(Exception):
+            stream.abort()

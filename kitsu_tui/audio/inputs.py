@@ -6,14 +6,14 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kitsu_tui.audio.base import PIPELINE_RATE, Audio, AudioDeviceError, Frame
-from kitsu_tui.audio.devices import find_device, pick_stream_format
+from kitsu_tui.audio.devices import close_stream, find_device, open_stream, pick_stream_format
 from kitsu_tui.audio.resample import FrameChunker, StreamResampler, to_mono
 from kitsu_tui.audio.wav import load_wav
 
@@ -24,6 +24,39 @@ _END = object()
 def frame_samples_for(frame_ms: int, sample_rate: int) -> int:
     """Samples per frame; 32 ms at 16 kHz gives the 512 samples Silero VAD needs."""
     return max(1, int(sample_rate) * int(frame_ms) // 1000)
+
+
+def padded_frames(clip: Audio, frame_samples: int) -> Iterator[Audio]:
+    """Cut a clip into frames of exactly frame_samples, the last one padded with silence."""
+    for start in range(0, clip.size, frame_samples):
+        samples = clip[start : start + frame_samples]
+        if samples.size < frame_samples:
+            samples = np.concatenate((samples, np.zeros(frame_samples - samples.size, dtype=np.float32)))
+        yield np.ascontiguousarray(samples, dtype=np.float32)
+
+
+class FramePacer:
+    """Delivers fed audio as a real microphone would: each frame when its last sample is due by the monotonic clock.
+
+    With realtime=False it only yields to the loop and stamps frames with the time they are handed over.
+    """
+
+    def __init__(self, sample_rate: int, realtime: bool = True) -> None:
+        self.sample_rate = int(sample_rate)
+        self.realtime = realtime
+        self._started = time.monotonic()
+        self._sent = 0
+
+    async def pace(self, samples: Audio) -> Frame:
+        """Wait until `samples` is due and return it as a Frame stamped with that time."""
+        self._sent += samples.size
+        if not self.realtime:
+            await asyncio.sleep(0)
+            return Frame(samples, time.monotonic())
+        due = self._started + self._sent / self.sample_rate
+        delay = due - time.monotonic()
+        await asyncio.sleep(delay if delay > 0 else 0)
+        return Frame(samples, due)
 
 
 class MicInput:
@@ -68,22 +101,9 @@ class MicInput:
             sd, info.index, info.default_samplerate, info.max_input_channels
         )
         blocksize = frame_samples_for(int(self.frame_samples * 1000 / self.sample_rate), self.capture_rate)
-        try:
-            self._stream = sd.InputStream(
-                device=info.index,
-                samplerate=self.capture_rate,
-                channels=channels,
-                dtype="float32",
-                blocksize=blocksize,
-                callback=self._callback,
-                finished_callback=self._finished,
-            )
-            self._stream.start()
-        except sd.PortAudioError as exc:
-            self._stream = None
-            raise AudioDeviceError(
-                f"cannot open input device {info.name!r}: {exc}; pick another with `kitsu devices`"
-            ) from None
+        self._stream = open_stream(sd, "input", info.name, device=info.index, samplerate=self.capture_rate,
+                                   channels=channels, blocksize=blocksize, callback=self._callback,
+                                   finished_callback=self._finished)
 
     def _pick_format(self, sd: Any, index: int, default_rate: float, max_channels: int) -> tuple[int, int]:
         """Prefer 16 kHz mono; otherwise capture at the device's own rate (resampled off the callback)."""
@@ -134,11 +154,8 @@ class MicInput:
             if item is _END:
                 break
             block, captured_at = item
-            frames = chunker.push(resampler.process(to_mono(block)))
-            after = chunker.pending
-            for position, samples in enumerate(frames):
-                later = (len(frames) - 1 - position) * self.frame_samples + after
-                yield Frame(samples, captured_at - later / self.sample_rate)
+            for frame in chunker.push_frame(Frame(resampler.process(to_mono(block)), captured_at), self.sample_rate):
+                yield frame
         if self._failure:
             raise AudioDeviceError(self._failure)
 
@@ -147,12 +164,7 @@ class MicInput:
         self._closing = True
         stream, self._stream = self._stream, None
         if stream is not None:
-            try:
-                stream.stop()
-                stream.close()
-            except Exception:  # a vanished device must not break shutdown
-                with contextlib.suppress(Exception):
-                    stream.abort()
+            close_stream(stream)
         elif self._queue is not None:
             self._queue.put_nowait(_END)
 
@@ -199,8 +211,7 @@ class WavFileInput:
         """How often wait_before_next did not return within max_wait_s."""
         self._closed = False
         self._silence = np.zeros(self.frame_samples, dtype=np.float32)
-        self._started = 0.0
-        self._sent = 0
+        self._pacer = FramePacer(self.sample_rate, realtime)
 
     @property
     def duration_s(self) -> float:
@@ -210,19 +221,15 @@ class WavFileInput:
     async def frames(self) -> AsyncIterator[Frame]:
         """Yield every file's frames (last one zero-padded) with silence and waits between them."""
         self._closed = False
-        self._started = time.monotonic()
-        self._sent = 0
+        self._pacer = FramePacer(self.sample_rate, self.realtime)
         async for frame in self._silence_frames(self.lead_in_s):
             yield frame
         for index, (path, clip) in enumerate(zip(self.paths, self.clips, strict=True)):
             self.current_file = path
-            for start in range(0, clip.size, self.frame_samples):
-                samples = clip[start : start + self.frame_samples]
-                if samples.size < self.frame_samples:
-                    samples = np.concatenate((samples, self._silence[: self.frame_samples - samples.size]))
+            for samples in padded_frames(clip, self.frame_samples):
                 if self._closed:
                     return
-                yield await self._paced(np.ascontiguousarray(samples, dtype=np.float32))
+                yield await self._pacer.pace(samples)
             self.current_file = None
             self.files_done += 1
             last = index == len(self.clips) - 1
@@ -244,7 +251,7 @@ class WavFileInput:
                 await waiter
                 return
             while not waiter.done() and not self._closed:
-                yield await self._paced(self._silence.copy())
+                yield await self._pacer.pace(self._silence.copy())
         finally:
             if waiter is not None and not waiter.done():
                 waiter.cancel()
@@ -262,18 +269,7 @@ class WavFileInput:
         for _ in range(count):
             if self._closed:
                 return
-            yield await self._paced(self._silence.copy())
-
-    async def _paced(self, samples: Audio) -> Frame:
-        """Real time: wait until the frame's last sample is due by the monotonic clock; fast: just yield to the loop."""
-        self._sent += samples.size
-        if not self.realtime:
-            await asyncio.sleep(0)
-            return Frame(samples, time.monotonic())
-        due = self._started + self._sent / self.sample_rate
-        delay = due - time.monotonic()
-        await asyncio.sleep(delay if delay > 0 else 0)
-        return Frame(samples, due)
+            yield await self._pacer.pace(self._silence.copy())
 
     def close(self) -> None:
         """Stop feeding; frames() ends at the next frame."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from kitsu_tui.audio.base import Audio, AudioDeviceError, AudioOutput
-from kitsu_tui.audio.devices import find_device, pick_stream_format
+from kitsu_tui.audio.devices import close_stream, find_device, open_stream, pick_stream_format
 from kitsu_tui.audio.resample import resample
 from kitsu_tui.audio.ringbuffer import RingBuffer
 
@@ -107,22 +106,8 @@ class SoundDeviceOutput(_RingOutput):
         blocksize = max(64, rate * self.block_ms // 1000)
         if blocksize > self._last.shape[0]:
             self._last = np.zeros(blocksize, dtype=np.float32)
-        try:
-            self._stream = sd.OutputStream(
-                device=info.index,
-                samplerate=rate,
-                channels=channels,
-                dtype="float32",
-                blocksize=blocksize,
-                latency=self.latency,
-                callback=self._callback,
-            )
-            self._stream.start()
-        except sd.PortAudioError as exc:
-            self._stream = None
-            raise AudioDeviceError(
-                f"cannot open output device {info.name!r}: {exc}; pick another with `kitsu devices`"
-            ) from None
+        self._stream = open_stream(sd, "output", info.name, device=info.index, samplerate=rate, channels=channels,
+                                   blocksize=blocksize, latency=self.latency, callback=self._callback)
 
     def _pick_format(self, sd: Any, index: int, default_rate: float, max_channels: int) -> tuple[int, int]:
         """Prefer the caller's rate and mono; fall back to the device's rate and stereo."""
@@ -138,12 +123,7 @@ class SoundDeviceOutput(_RingOutput):
         """Stop and close the stream (idempotent)."""
         stream, self._stream = self._stream, None
         if stream is not None:
-            try:
-                stream.stop()
-                stream.close()
-            except Exception:  # a vanished device must not break shutdown
-                with contextlib.suppress(Exception):
-                    stream.abort()
+            close_stream(stream)
 
 
 class NullOutput(_RingOutput):

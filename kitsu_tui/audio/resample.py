@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from kitsu_tui.audio.base import Audio
+from kitsu_tui.audio.base import Audio, Frame
 
 
 def to_mono(frames: npt.NDArray[np.floating]) -> Audio:
@@ -64,6 +64,16 @@ class FrameChunker:
         frames = [data[i * self.frame_samples : (i + 1) * self.frame_samples].copy() for i in range(count)]
         self._pending = data[count * self.frame_samples :].copy()
         return frames
+
+    def push_frame(self, frame: Frame, sample_rate: int) -> list[Frame]:
+        """Re-cut a captured Frame; each frame out is stamped with the time its own last sample arrived."""
+        frames = self.push(frame.samples)
+        later = len(frames) * self.frame_samples + self.pending
+        stamped: list[Frame] = []
+        for samples in frames:
+            later -= self.frame_samples
+            stamped.append(Frame(samples, frame.captured_at - later / sample_rate))
+        return stamped
 
     @property
     def pending(self) -> int:

@@ -102,8 +102,9 @@ class RingBuffer:
         drop = self._drop_until
         if drop > self._read_pos:
             self._read_pos = drop
+        written = self._write_pos  # before the array: a grow after this still holds every sample up to `written`
         buf, cap = self._state
-        count = min(out.shape[0], self._write_pos - self._read_pos)
+        count = min(int(out.shape[0]), written - self._read_pos)
         if count > 0:
             start = self._read_pos % cap
             first = min(count, cap - start)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,15 @@ MAX_FRAMES = 3000
 TOKENS_PER_SECOND = 8
 """Upper bound on speech rate; caps decoding so silence cannot make Whisper babble up to 448 tokens."""
 MAX_NEW_TOKENS = 200
+
+log = logging.getLogger(__name__)
+
+
+def whisper_language(code: str | None) -> str | None:
+    """Whisper's code for a language tag ('pt-BR' -> 'pt', 'EN' -> 'en'); None stays None (detect)."""
+    if not code:
+        return None
+    return code.split("-")[0].split("_")[0].lower() or None
 
 
 class WhisperAsr:
@@ -43,7 +53,8 @@ class WhisperAsr:
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads
         self.beam_size = beam_size
-        self.language = language
+        self.language: str | None = whisper_language(language)
+        """Whisper language code; None = detect (slower). Checked against the model when it loads."""
         self.no_speech_threshold = no_speech_threshold
         self._model: Any = None
 
@@ -69,9 +80,31 @@ class WhisperAsr:
                 f"cannot load Whisper model '{self.model_ref}' ({reference}): {detail}; "
                 "set asr.model to 'embedded' or a local CTranslate2 dir"
             ) from exc
+        self._check_language()
         warm_up = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)  # first calls allocate the encoder buffers
         self.transcribe(warm_up)
         self.transcribe(warm_up, partial=True)
+
+    def _check_language(self) -> None:
+        """Keep a language the loaded model knows: English-only models transcribe English, unknown codes detect."""
+        if self.language is None:
+            return
+        supported = list(getattr(self._model, "supported_languages", None) or [self.language])
+        if self.language in supported:
+            return
+        if supported == ["en"]:
+            log.warning("ASR model '%s' is English-only: language '%s' is transcribed as English; "
+                        "set asr.model to a multilingual Whisper model", self.model_ref, self.language)
+            self.language = "en"
+        else:
+            log.warning("Whisper does not know language '%s': it is detected instead", self.language)
+            self.language = None
+
+    def set_language(self, language: str | None) -> None:
+        """Switch the spoken language (a language tag such as 'de' or 'pt-BR'; None = detect), e.g. on a persona switch."""
+        self.language = whisper_language(language)
+        if self._model is not None:
+            self._check_language()
 
     def transcribe(self, audio: Audio, hotwords: str = "", partial: bool = False) -> AsrResult:
         """Transcribe a 16 kHz mono clip; segments that Whisper itself judges silent are dropped."""

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -94,6 +93,23 @@ class LlmBackend(Protocol):
         """Pre-fill caches with a prompt prefix (for example the system prompt); may do nothing."""
 
 
+@runtime_checkable
+class AsideCompletion(Protocol):
+    """An LLM that can answer a side question (a memory summary) without losing the conversation's cache."""
+
+    def complete_aside(self, messages: list[ChatMessage], params: GenerationParams,
+                       should_stop: Callable[[], bool] = ...) -> str:
+        """The whole completion; `should_stop` ends it early with the text so far."""
+
+
+@runtime_checkable
+class LanguageAware(Protocol):
+    """An ASR whose spoken language can be switched at run time (a persona switch)."""
+
+    def set_language(self, language: str | None) -> None:
+        """Hear `language` from now on (None: detect it)."""
+
+
 class TtsBackend(Protocol):
     """Text to speech, one chunk at a time; synthesize may be called from several threads."""
 
@@ -114,12 +130,3 @@ class Backends:
     asr: AsrBackend
     llm: LlmBackend
     tts: TtsBackend
-
-    def load_all(self) -> dict[str, float]:
-        """Load every backend in turn (blocking) and return the seconds each took, for logs and benchmarks."""
-        seconds: dict[str, float] = {}
-        for name, backend in (("vad", self.vad), ("asr", self.asr), ("llm", self.llm), ("tts", self.tts)):
-            started = time.perf_counter()
-            backend.load()
-            seconds[name] = time.perf_counter() - started
-        return seconds

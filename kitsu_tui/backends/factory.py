@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kitsu_tui.backends.asr_whisper import WhisperAsr
+from kitsu_tui.backends.asr_whisper import WhisperAsr, whisper_language
 from kitsu_tui.backends.base import Backends, LlmBackend, TtsBackend
 from kitsu_tui.backends.llm_llama import LlamaLlm
 from kitsu_tui.backends.llm_openai import OpenAiLlm
@@ -10,7 +10,10 @@ from kitsu_tui.backends.tts_coqui import CoquiTts
 from kitsu_tui.backends.tts_piper import PiperTts
 from kitsu_tui.backends.vad_silero import SileroVad
 from kitsu_tui.config.persona import Persona
-from kitsu_tui.config.settings import Settings, TtsSettings
+from kitsu_tui.config.settings import AsrSettings, Settings, TtsSettings
+
+EMBEDDED_VOICE_LANGUAGE = "en"
+"""Language of the embedded Piper voice (en_US-joe-medium)."""
 
 
 def build_tts(settings: TtsSettings, persona: Persona | None = None) -> TtsBackend:
@@ -39,6 +42,47 @@ def build_tts(settings: TtsSettings, persona: Persona | None = None) -> TtsBacke
     )
 
 
+def asr_language(settings: AsrSettings, persona: Persona | None = None) -> str | None:
+    """Whisper's language: asr.language when it names one, the persona's for 'persona', None (detect) for 'auto'."""
+    if settings.language == "auto":
+        return None
+    if settings.language == "persona":
+        return whisper_language(persona.language if persona is not None else "en")
+    return whisper_language(settings.language)
+
+
+def _primary(language: str) -> str:
+    return language.split("-")[0].lower()
+
+
+def language_warnings(settings: Settings, persona: Persona) -> list[str]:
+    """One readable line per model that will not speak or hear the persona's language (the model is kept)."""
+    language = _primary(persona.language)
+    if language == EMBEDDED_VOICE_LANGUAGE:
+        return []
+    warnings = []
+    heard = asr_language(settings.asr, persona)
+    model = settings.asr.model
+    if heard == language and (model == "embedded" or model.endswith(".en")):
+        warnings.append(f"persona {persona.shown_name} speaks '{persona.language}' but the ASR model "
+                        f"'{model}' is English-only: set asr.model to a multilingual Whisper model")
+    warning = voice_language_warning(settings.tts, persona)
+    if warning:
+        warnings.append(warning)
+    return warnings
+
+
+def voice_language_warning(settings: TtsSettings, persona: Persona) -> str | None:
+    """A line when the persona speaks another language but has no voice of its own, so the English one reads it."""
+    spec = persona.voice  # as in build_tts: the persona's voice, else settings.tts.voice on the same backend
+    embedded = spec.backend == "piper" and spec.model == "embedded" and (
+        settings.backend != "piper" or settings.voice == "embedded")
+    if not embedded or _primary(persona.language) == EMBEDDED_VOICE_LANGUAGE:
+        return None
+    return (f"persona {persona.shown_name} speaks '{persona.language}' but has no voice of its own: the embedded "
+            f"English voice reads it; set [voice] model in its persona file to a '{persona.language}' Piper voice")
+
+
 def build_backends(settings: Settings, persona: Persona | None = None) -> Backends:
     """Choose and construct the VAD, ASR, LLM and TTS implementations named by `settings` (nothing is loaded)."""
     vad = SileroVad(model_path=settings.vad.model_path)
@@ -48,7 +92,7 @@ def build_backends(settings: Settings, persona: Persona | None = None) -> Backen
         compute_type=settings.asr.compute_type,
         cpu_threads=settings.asr.cpu_threads,
         beam_size=settings.asr.beam_size,
-        language=settings.asr.language,
+        language=asr_language(settings.asr, persona),
         no_speech_threshold=settings.asr.no_speech_threshold,
         fast_window=settings.asr.fast_window,
     )

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _DONE = object()
+STREAM_BUFFER = 256
+"""The most items a stream's thread may produce ahead of its consumer."""
 _background_nice = 0
 
 
@@ -47,24 +49,30 @@ class ModelWorker:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
 
-    async def stream(
-        self, make_iter: Callable[[], Iterator[T]], stop: threading.Event | None = None, buffer: int = 256
-    ) -> AsyncIterator[T]:
+    async def stream(self, make_iter: Callable[[], Iterator[T]], stop: threading.Event | None = None) -> AsyncIterator[T]:
         """Create and iterate make_iter() inside the worker thread, yielding items on the loop.
 
+        At most STREAM_BUFFER items wait for the consumer; beyond that the thread waits (backpressure).
         Closing the async iterator (or setting `stop`) makes the thread stop after the current item.
         """
         loop = asyncio.get_running_loop()
-        items: asyncio.Queue[Any] = asyncio.Queue()
+        items: asyncio.Queue[Any] = asyncio.Queue()  # bounded by `slots`, which the thread can wait on
+        slots = threading.Semaphore(STREAM_BUFFER)
         halt = threading.Event()  # set when the consumer goes away; `stop` belongs to the caller
+
+        def stopping() -> bool:
+            return halt.is_set() or (stop is not None and stop.is_set())
 
         def pump() -> None:
             try:
                 iterator = make_iter()
                 try:
                     for item in iterator:
+                        while not slots.acquire(timeout=0.05):
+                            if stopping():
+                                return
                         loop.call_soon_threadsafe(items.put_nowait, item)
-                        if halt.is_set() or (stop is not None and stop.is_set()):
+                        if stopping():
                             break
                 finally:
                     close = getattr(iterator, "close", None)
@@ -84,16 +92,13 @@ class ModelWorker:
                     break
                 if isinstance(item, _Failure):
                     raise item.exc
+                slots.release()
                 yield item
         finally:
             halt.set()
             if not future.done():
                 # Let the thread finish its current item; never block the loop on it.
                 future.add_done_callback(lambda f: f.exception())
-
-    def shutdown(self) -> None:
-        """Stop accepting work; running calls finish in the background."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def close(self, timeout_s: float = 10.0) -> bool:
         """Stop accepting work and wait (off the loop) for the running call to end; False on timeout.

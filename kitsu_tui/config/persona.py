@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kitsu_tui.config.errors import ConfigError, find_key_line, load_model
+from kitsu_tui.config.errors import ConfigError
+from kitsu_tui.config.toml import find_key_line, load_model
 
 #: Moods every persona understands; a persona may map more in its [moods] table.
 BASE_MOODS: tuple[str, ...] = ("neutral", "happy", "sad", "angry", "surprised")
@@ -18,6 +20,42 @@ _MOOD_NAME_RE = re.compile(r"^[a-z][a-z_]{0,23}$")
 _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
 
 UnitFloat = Annotated[float, Field(ge=0.0, le=1.0)]
+
+NEUTRAL = 0.5
+"""chaos_level and energy at this value leave the [llm] sampling and the system prompt as written."""
+HIGH, LOW = 0.7, 0.3
+"""energy/chaos_level at or above HIGH (at or below LOW) add style words; energy also moves the sentence budget."""
+CHAOS_TEMPERATURE = 0.4
+"""Temperature added per unit of chaos_level above neutral (chaos 1.0: +0.2, chaos 0.0: -0.2)."""
+CHAOS_TOP_P = 0.1
+"""top_p added per unit of chaos_level above neutral (chaos 1.0: +0.05, chaos 0.0: -0.05)."""
+ENERGY_TOKENS = 0.4
+"""Share of max_tokens taken away per unit of energy above neutral (energy 1.0: x0.8, energy 0.0: x1.2)."""
+TEMPERATURE_RANGE = (0.1, 1.3)
+"""chaos_level never pushes the temperature outside this range (a value set in [llm] outside it is kept)."""
+TOP_P_RANGE = (0.5, 1.0)
+"""chaos_level never pushes top_p outside this range (a value set in [llm] outside it is kept)."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """A persona's effective sampling: its [llm] values shaped by chaos_level and energy (Persona.sampling)."""
+
+    temperature: float
+    """Sampling temperature: [llm] temperature, higher with more chaos."""
+    top_p: float
+    """Nucleus sampling: [llm] top_p, a little higher with more chaos."""
+    max_tokens: int
+    """Token cap per reply: [llm] max_tokens, lower with more energy (snappier), higher with less."""
+    max_sentences: int
+    """Sentence budget per reply: [llm] max_sentences, one fewer at high energy, one more at low energy."""
+
+
+def _nudge(base: float, shift: float, low: float, high: float) -> float:
+    """`base` moved by `shift`, kept within [low, high] unless `base` itself lies outside it."""
+    if shift == 0.0:
+        return base
+    return round(min(max(base + shift, min(base, low)), max(base, high)), 3)
 
 
 class PersonaSection(BaseModel):
@@ -121,11 +159,11 @@ class Persona(PersonaSection):
     language: str = "en"
     """Spoken language code (en, de, pt-BR...)."""
     style: str = Field("kawaii", min_length=1, max_length=40)
-    """Style tag (kawaii, chaotic, calm...), used by prompt parts and idle behaviour."""
-    chaos_level: float = Field(0.5, ge=0.0, le=1.0)
-    """How unpredictable the persona is (0..1)."""
-    energy: float = Field(0.5, ge=0.0, le=1.0)
-    """How excited the persona is (0..1)."""
+    """Style tag (kawaii, chaotic, calm...): the {style} placeholder, and the system prompt's style line when set."""
+    chaos_level: float = Field(NEUTRAL, ge=0.0, le=1.0)
+    """How unpredictable the persona is (0..1): raises temperature and top_p; 0.5 = the [llm] values as written."""
+    energy: float = Field(NEUTRAL, ge=0.0, le=1.0)
+    """How excited the persona is (0..1): higher = shorter, snappier replies; 0.5 = the [llm] values as written."""
     family_friendly: bool = True
     """Enforce family-friendly output rules."""
     prompt_parts: list[str] = Field(default_factory=list)
@@ -180,8 +218,51 @@ class Persona(PersonaSection):
         """Avatar mapping of `mood`, falling back to the neutral mapping; None when neither exists."""
         return self.moods.get(mood) or self.moods.get("neutral")
 
+    def sampling(self) -> Sampling:
+        """The effective sampling: the [llm] values, shaped by chaos_level and energy (both 0.5: unchanged).
+
+        More chaos raises temperature and top_p (bounded by TEMPERATURE_RANGE and TOP_P_RANGE). More energy
+        means snappier replies: fewer tokens (x0.8 at 1.0, x1.2 at 0.0) and, at HIGH or above, one sentence
+        fewer; at LOW or below one sentence more.
+        """
+        spec = self.llm
+        chaos = self.chaos_level - NEUTRAL
+        energy = self.energy - NEUTRAL
+        max_tokens = spec.max_tokens
+        if energy:
+            max_tokens = min(4096, max(8, round(spec.max_tokens * (1.0 - ENERGY_TOKENS * energy))))
+        max_sentences = spec.max_sentences
+        if self.energy >= HIGH:
+            max_sentences = max(1, max_sentences - 1)
+        elif self.energy <= LOW:
+            max_sentences = min(50, max_sentences + 1)
+        return Sampling(
+            temperature=_nudge(spec.temperature, CHAOS_TEMPERATURE * chaos, *TEMPERATURE_RANGE),
+            top_p=_nudge(spec.top_p, CHAOS_TOP_P * chaos, *TOP_P_RANGE),
+            max_tokens=max_tokens,
+            max_sentences=max_sentences,
+        )
+
+    def style_line(self, with_style: bool = True) -> str:
+        """One system-prompt line from style (when set in the file), energy and chaos_level; '' when all are neutral."""
+        words: list[str] = []
+        if with_style and ("style" in self.model_fields_set or self.style != Persona.model_fields["style"].default):
+            words.append(self.style)
+        if self.energy >= HIGH:
+            words.append("excited and snappy")
+        elif self.energy <= LOW:
+            words.append("relaxed and unhurried")
+        if self.chaos_level >= HIGH:
+            words.append("playfully unpredictable")
+        elif self.chaos_level <= LOW:
+            words.append("steady and on topic")
+        return f"Your style: {', '.join(words)}." if words else ""
+
     def build_system_prompt(self, prompts_dir: Path) -> str:
-        """Concatenate prompt parts (in order) and the inline prompt; {name}, {style}, {moods} are filled in."""
+        """Concatenate prompt parts (in order), the inline prompt and the style line; {name}, {style}, {moods} are filled in.
+
+        The style line comes last and depends only on the persona, so the prompt stays one stable prefix.
+        """
         parts: list[str] = []
         for part in self.prompt_parts:
             path = prompts_dir / part
@@ -191,6 +272,7 @@ class Persona(PersonaSection):
                 raise ConfigError(path, [f"{path}: prompt part of persona '{self.name}' unreadable ({exc})"]) from exc
         if self.system_prompt:
             parts.append(self.system_prompt.strip())
+        parts.append(self.style_line(with_style=not any("{style}" in p for p in parts)))
         text = "\n\n".join(p for p in parts if p)
         moods = ", ".join(f"[{m}]" for m in self.mood_names)
         return text.replace("{name}", self.shown_name).replace("{style}", self.style).replace("{moods}", moods)

@@ -1,20 +1,36 @@
-"""Validated kitsu settings: TOML file (KITSU_CONFIG_FILE or ./kitsu.toml) plus KITSU_* env overrides."""
+"""Validated kitsu settings: TOML file (KITSU_CONFIG_FILE or ./kitsu.toml), then KITSU_SECTION__KEY env overrides."""
 
 from __future__ import annotations
 
 import os
+import re
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from types import NoneType
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from kitsu_tui.config.errors import ConfigError, load_toml, validate_toml
+from kitsu_tui.config.errors import ConfigError
+from kitsu_tui.config.toml import load_toml, validate_toml
+
+_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
+
+ENV_PREFIX = "KITSU_"
+"""Environment overrides are KITSU_<SECTION>__<KEY> (e.g. KITSU_LLM__MODEL_PATH), plus KITSU_PERSONA."""
+ENV_NESTING = "__"
+"""Separates the table from the key in an override's name (one underscore stays part of the name)."""
 
 
 class Section(BaseModel):
-    """Base of every settings table: unknown keys are errors, values are validated on assignment."""
+    """Base of every settings table: unknown keys are errors, and tables are frozen once loaded.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    Assigning to a field raises a ValidationError; build a changed copy with Settings.with_values (or
+    model_copy(update=...) for one table) instead.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class AudioSettings(Section):
@@ -66,8 +82,8 @@ class AsrSettings(Section):
     """cpu, cuda or auto."""
     compute_type: str = "int8"
     """CTranslate2 compute type (int8, int8_float16, float16, float32...)."""
-    language: str | None = "en"
-    """Spoken language; None lets Whisper detect it (slower)."""
+    language: str = "persona"
+    """'persona' = the active persona's language, 'auto' = Whisper detects it (slower), or a code that forces one."""
     beam_size: int = Field(1, ge=1, le=10)
     """Beam size; 1 = greedy (fastest)."""
     cpu_threads: int = Field(2, ge=1, le=64)
@@ -78,6 +94,16 @@ class AsrSettings(Section):
     """Segments with a higher no-speech probability are dropped (no 'Thanks for watching')."""
     fast_window: bool = True
     """Encode only the utterance (+2 s) instead of Whisper's fixed 30 s window: ~4x faster finals, same words."""
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, value: object) -> object:
+        """'persona', 'auto' (None is read as 'auto') or a language code such as 'en' or 'pt-BR'."""
+        if value is None:
+            return "auto"
+        if isinstance(value, str) and value not in ("persona", "auto") and not _LANGUAGE_RE.match(value):
+            raise ValueError("must be 'persona', 'auto' or a language code such as 'en' or 'pt-BR'")
+        return value
 
 
 class LlmSettings(Section):
@@ -103,10 +129,6 @@ class LlmSettings(Section):
     """HTTP timeout per request."""
     retries: int = Field(2, ge=0, le=10)
     """Retries on connection errors and 5xx before the turn fails."""
-    max_tokens: int = Field(96, ge=8, le=4096)
-    """Default cap on reply tokens (a persona may set its own)."""
-    temperature: float = Field(0.7, ge=0.0, le=2.0)
-    """Default sampling temperature (a persona may set its own)."""
     history_turns: int = Field(6, ge=0, le=100)
     """Recent exchanges included in the prompt."""
 
@@ -168,7 +190,7 @@ def project_path(path: Path) -> Path:
 class PathSettings(Section):
     """Where kitsu reads and writes (relative paths fall back to the copies shipped with kitsu)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
     personas_dir: Path = Path("personas")
     """Persona TOML files."""
@@ -379,6 +401,8 @@ class KeySettings(Section):
     """Skip the sentence being spoken."""
     pause: str = "f4"
     """Pause or resume the pipeline."""
+    family: str = "f10"
+    """Switch family mode (the stricter moderation rules) on or off for the rest of the show."""
     persona: str = "f5"
     """Pick another persona from personas_dir."""
     focus_chat: str = "f6"
@@ -440,19 +464,92 @@ class Settings(Section):
     tui: TuiSettings = Field(default_factory=TuiSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
+    def with_values(self, changes: Mapping[str, Any]) -> Settings:
+        """A validated copy with dotted keys changed ({"audio.play_audio": False}); this object stays as it is."""
+        data = self.model_dump()
+        for dotted, value in changes.items():
+            _put(data, tuple(dotted.split(".")), value)
+        return type(self).model_validate(data)
+
+
+def _put(data: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
+    """Set `value` at the key path `keys` in nested dicts, making tables on the way (a non-table is left as it is)."""
+    table = data
+    for key in keys[:-1]:
+        table = table.setdefault(key, {})
+        if not isinstance(table, dict):
+            return  # the file has a value where a table belongs: its own error reports that
+    table[keys[-1]] = value
+
+
+def _field_type(keys: tuple[str, ...]) -> Any:
+    """The annotation of the settings field at `keys`, None when there is no such field."""
+    model: Any = Settings
+    annotation: Any = None
+    for key in keys:
+        fields = getattr(model, "model_fields", None)
+        if not fields or key not in fields:
+            return None
+        annotation = fields[key].annotation
+        model = annotation
+    return annotation
+
+
+def env_overrides(environ: Mapping[str, str] | None = None) -> dict[tuple[str, ...], tuple[str, str]]:
+    """KITSU_SECTION__KEY=value variables as {("section", "key"): (variable, value)}; KITSU_PERSONA sets `persona`.
+
+    Other KITSU_* names (KITSU_CONFIG_FILE, KITSU_LOG_ROOT, secrets such as KITSU_OBS_PASSWORD) are not overrides.
+    """
+    found: dict[tuple[str, ...], tuple[str, str]] = {}
+    for name, value in sorted((os.environ if environ is None else environ).items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX):]
+        if name == "KITSU_PERSONA":
+            found[("persona",)] = (name, value)
+        elif ENV_NESTING in rest:
+            found[tuple(part.lower() for part in rest.split(ENV_NESTING))] = (name, value)
+    return found
+
+
+def env_value(name: str, raw: str, keys: tuple[str, ...]) -> Any:
+    """The value an override stands for: TOML arrays/inline tables parsed, '' = unset for optional keys, else text.
+
+    Text is converted by pydantic to the key's type (numbers, true/false, paths...); a device may be an index.
+    """
+    text = raw.strip()
+    if text[:1] in ("[", "{"):
+        try:
+            return tomllib.loads(f"value = {text}")["value"]
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(name, [f"{name}: not a TOML array or inline table ({exc})"]) from None
+    options = get_args(_field_type(keys))
+    if text == "" and NoneType in options:
+        return None
+    if int in options and str in options and re.fullmatch(r"-?\d+", text):
+        return int(text)  # an audio device index rather than a device called "3"
+    return raw
+
 
 def default_config_path() -> Path:
     """KITSU_CONFIG_FILE, else ./kitsu.toml."""
     return Path(os.environ.get("KITSU_CONFIG_FILE", "kitsu.toml"))
 
 
-def load_settings(path: Path | None = None) -> Settings:
-    """Load settings from `path` (or the default path when it exists), else the embedded defaults."""
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Load settings from `path` (or the default path when it exists, else the defaults), then the env overrides.
+
+    A bad value raises ConfigError naming the file and line, or the environment variable that set it.
+    """
     explicit = path is not None or "KITSU_CONFIG_FILE" in os.environ
     path = path or default_config_path()
-    if not path.exists():
-        if explicit:
-            raise ConfigError(path, [f"{path}: config file not found"])
-        return Settings()
-    data, text = load_toml(path)
-    return validate_toml(Settings, data, path, text)
+    data: dict[str, Any] = {}
+    text = ""
+    if path.exists():
+        data, text = load_toml(path)
+    elif explicit:
+        raise ConfigError(path, [f"{path}: config file not found"])
+    overrides = env_overrides(environ)
+    for keys, (name, raw) in overrides.items():
+        _put(data, keys, env_value(name, raw, keys))
+    return validate_toml(Settings, data, path, text, {keys: name for keys, (name, _) in overrides.items()})

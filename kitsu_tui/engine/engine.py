@@ -9,12 +9,14 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from kitsu_tui.audio.base import AudioInput, AudioOutput
-from kitsu_tui.backends.base import Backends, TtsBackend
+from kitsu_tui.backends.base import Backends, LanguageAware, TtsBackend
+from kitsu_tui.backends.factory import asr_language, language_warnings
 from kitsu_tui.config.persona import Persona, load_persona
 from kitsu_tui.config.settings import Settings
 from kitsu_tui.engine.admission import Admission
 from kitsu_tui.engine.api import Analyzer, Memory, Moderator
 from kitsu_tui.engine.bus import EventBus
+from kitsu_tui.engine.context import TurnContext
 from kitsu_tui.engine.controls import ShowControls
 from kitsu_tui.engine.conversation import Conversation
 from kitsu_tui.engine.events import (
@@ -68,9 +70,9 @@ class Engine(ShowControls):
         self.conversation.memory = memory
         self.idle = IdleTalk(self._persona, self.show, self.queue, self.player, self.submit_text)
         self.recorder = ReplyRecorder(settings.audio.record_dir, self.workers.io)
-        self.flow = TurnFlow(settings, self._persona, backends, self.workers.llm, self.workers.tts, self.player,
-                             self.hold, moderator, self.conversation, self.show, self.recorder, self.queue,
-                             self.emit, self.spawn)
+        parts = TurnContext(settings, persona, backends, self.workers.llm, self.workers.tts, self.player, self.hold,
+                            moderator, self.conversation, self.show, self.recorder, self.emit, self.spawn, frozenset())
+        self.flow = TurnFlow(parts, self._persona, self.queue)
         self.bus.add_listener(self.idle.observe)
         self.bus.add_listener(_log_moderation)
         self._tasks: list[asyncio.Task[Any]] = []
@@ -204,6 +206,10 @@ class Engine(ShowControls):
             tts = self.tts_factory(persona)
             await self.workers.tts.call(tts.load)  # a voice that fails to load keeps the old persona
             self.backends.tts = tts
+        if isinstance(self.backends.asr, LanguageAware):
+            await self.workers.asr.call(self.backends.asr.set_language, asr_language(self.settings.asr, persona))
+        for warning in language_warnings(self.settings, persona):
+            self.notice("warning", warning)
         self.persona = persona
         self.show.family_friendly = persona.family_friendly
         self.conversation.restart()

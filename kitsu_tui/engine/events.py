@@ -101,21 +101,11 @@ class ModuleStateChanged(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ModelLoadProgress(Event):
-    """A model backend reports load progress (0..1) with a short message."""
-
-    module: str
-    progress: float
-    message: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class StageError(Event):
     """A stage failed; the engine keeps running without it where it can."""
 
     stage: str
     message: str
-    fatal: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -274,8 +264,6 @@ class MoodChanged(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LlmStarted(Event):
     """The LLM began generating for the turn."""
-
-    prompt_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kitsu_tui.audio.base import PIPELINE_RATE, AudioInput, Frame
+from kitsu_tui.audio.resample import FrameChunker
 from kitsu_tui.backends.base import AsrBackend, AsrResult, VadBackend
 from kitsu_tui.backends.worker import ModelWorker
 from kitsu_tui.config.settings import AsrSettings, VadSettings
@@ -61,13 +62,13 @@ class Listener:
     ) -> None:
         self.vad, self.asr = vad, asr
         self.vad_worker, self.asr_worker = vad_worker, asr_worker
-        self.vs, self.asrs = vad_settings, asr_settings
+        self.vad_settings, self.asr_settings = vad_settings, asr_settings
         self._emit, self._on_utterance = emit, on_utterance
         self._hotwords, self._enabled = hotwords, enabled
         self._on_tentative, self._on_tentative_cancelled = on_tentative, on_tentative_cancelled
         self._tentative_uid = 0
-        self._frame_s = 0.032
-        pre_roll_frames = max(1, int(self.vs.pre_roll_ms / 32))
+        frame_ms = vad.frame_samples * 1000 / PIPELINE_RATE
+        pre_roll_frames = max(1, int(self.vad_settings.pre_roll_ms / frame_ms))
         self._pre_roll: collections.deque[np.ndarray] = collections.deque(maxlen=pre_roll_frames)
         self._speech: list[np.ndarray] = []
         self._in_speech = False
@@ -86,17 +87,9 @@ class Listener:
 
     async def run(self, source: AudioInput) -> None:
         """Process frames until the source ends."""
-        size = int(getattr(self.vad, "frame_samples", 512))
-        pending = np.zeros(0, np.float32)
+        chunker = FrameChunker(self.vad.frame_samples)  # re-cuts any capture block size into the VAD's frames
         async for frame in source.frames():
-            if frame.samples.size == size and not pending.size:
-                blocks = [frame]
-            else:  # re-cut any capture block size into the VAD's fixed frame size
-                pending = np.concatenate((pending, frame.samples))
-                count = pending.size // size
-                blocks = [Frame(pending[i * size:(i + 1) * size], frame.captured_at - (count - 1 - i) * size / PIPELINE_RATE)
-                          for i in range(count)]
-                pending = pending[count * size:]
+            blocks = chunker.push_frame(frame, PIPELINE_RATE)
             try:
                 for block in blocks:
                     await self.process(block)
@@ -118,7 +111,7 @@ class Listener:
             rms = float(np.sqrt(np.mean(np.square(samples)))) if samples.size else 0.0
             self._emit(MicLevel(rms=min(1.0, rms * 4)))
         prob = await self.vad_worker.call(self.vad.speech_prob, samples)
-        is_speech = prob >= self.vs.threshold
+        is_speech = prob >= self.vad_settings.threshold
         frame_s = samples.size / PIPELINE_RATE
         if not self._in_speech:
             if is_speech:
@@ -134,24 +127,24 @@ class Listener:
                 self._speech.append(samples)
             return
         self._speech.append(samples)
-        still_speech = prob >= max(0.05, self.vs.threshold - 0.15)  # hysteresis
+        still_speech = prob >= max(0.05, self.vad_settings.threshold - 0.15)  # hysteresis
         if still_speech:
             self._last_speech = now
             self._voiced_s += frame_s
             self._silence_s = 0.0
             self._speculative = None  # speech resumed: any early transcript is stale
             self._cancel_tentative()
-            if not self._announced and self._voiced_s * 1000 >= self.vs.min_speech_ms:
+            if not self._announced and self._voiced_s * 1000 >= self.vad_settings.min_speech_ms:
                 self._announced = True
                 self._emit(SpeechStarted(speech_start=self._speech_start, ts=now))
             self._maybe_partial(now)
             return
         self._silence_s += frame_s
         if (
-            self.vs.speculative_asr
+            self.vad_settings.speculative_asr
             and self._announced
             and self._speculative is None
-            and self._silence_s * 1000 >= min(self.vs.speculative_after_ms, self.vs.end_silence_ms / 2)
+            and self._silence_s * 1000 >= min(self.vad_settings.speculative_after_ms, self.vad_settings.end_silence_ms / 2)
             and (self._last_speculation is None or self._last_speculation.done())  # never pile up ASR runs
         ):
             task = asyncio.create_task(self._transcribe(final=True))
@@ -167,13 +160,13 @@ class Listener:
         Whisper ends a finished sentence with . ! or ?; "Hello Kitsu," or "so I was thinking" is a
         pause for breath, and cutting there makes kitsu answer half a question.
         """
-        base = float(self.vs.end_silence_ms)
+        base = float(self.vad_settings.end_silence_ms)
         spec = self._speculative
         if spec is None or not spec[1].done() or spec[1].cancelled() or spec[1].exception() is not None:
             return base
         text = spec[1].result().text.strip()
         if text and text[-1] not in ".!?…\"')":
-            return base + self.vs.unfinished_extra_ms
+            return base + self.vad_settings.unfinished_extra_ms
         return base
 
     def _speculation_done(self, task: asyncio.Task[AsrResult]) -> None:
@@ -193,7 +186,7 @@ class Listener:
         self._tentative_uid = 0
 
     def _maybe_partial(self, now: float) -> None:
-        due = now - self._last_partial_at >= self.asrs.partial_interval_ms / 1000
+        due = now - self._last_partial_at >= self.asr_settings.partial_interval_ms / 1000
         if not due or self._voiced_s < 0.6 or (self._partial_task and not self._partial_task.done()):
             return
         self._last_partial_at = now

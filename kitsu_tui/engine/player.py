@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from kitsu_tui.audio.base import Audio, AudioOutput
+from kitsu_tui.audio.resample import resample
+from kitsu_tui.engine.api import Analyzer
 from kitsu_tui.engine.events import (
     Event,
     MouthUpdated,
@@ -22,8 +22,6 @@ from kitsu_tui.engine.events import (
 )
 
 log = logging.getLogger(__name__)
-
-Analyzer = Callable[[Audio, int], tuple[float, tuple[float, float, float, float, float]]]
 
 
 @dataclass(eq=False)
@@ -49,20 +47,6 @@ class Segment:
         fraction = (played_samples - self.start) / (self.end - self.start)
         words = self.text.split()
         return " ".join(words[: int(len(words) * fraction)])
-
-
-def resample_linear(audio: Audio, src_rate: int, dst_rate: int) -> Audio:
-    """Resample with soxr when available, else linear interpolation."""
-    if src_rate == dst_rate or audio.size == 0:
-        return audio
-    try:
-        import soxr
-
-        return np.asarray(soxr.resample(audio, src_rate, dst_rate), dtype=np.float32)
-    except ImportError:  # pragma: no cover - soxr is a dependency
-        n = int(round(audio.size * dst_rate / src_rate))
-        x = np.linspace(0, audio.size - 1, n)
-        return np.interp(x, np.arange(audio.size), audio).astype(np.float32)
 
 
 class Player:
@@ -106,7 +90,7 @@ class Player:
 
     def enqueue(self, turn_id: int, index: int, text: str, audio: Audio, rate: int) -> Segment:
         """Append a sentence after everything queued; await `segment.done` for the played text."""
-        audio = resample_linear(audio, rate, self.output.sample_rate)
+        audio = resample(audio, rate, self.output.sample_rate)
         segment = Segment(turn_id, index, text, audio)
         self._place(segment)
         self._segments.append(segment)

@@ -1,12 +1,20 @@
-"""Avatar signals shared by VTube Studio and VMC: the latest mouth frame, natural blinking, mood mappings."""
+"""What VTube Studio and VMC share: following the engine's lipsync and moods, natural blinking, mood mappings."""
 
 from __future__ import annotations
 
+import abc
+import asyncio
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-from kitsu_tui.engine.events import MouthUpdated
+from kitsu_tui.engine.bus import Subscription
+from kitsu_tui.engine.events import MoodChanged, MouthUpdated
+from kitsu_tui.integrations.backoff import Backoff
+from kitsu_tui.integrations.base import IntegrationModule
+
+if TYPE_CHECKING:
+    from kitsu_tui.config.persona import Persona
 
 #: A mouth frame older than this counts as silence (the engine sends ~40 Hz while speaking).
 MOUTH_STALE_S = 0.25
@@ -57,19 +65,17 @@ class MoodPlan:
     smile: float = 0.4
 
 
-def plan_mood(persona: Any, mood: str) -> MoodPlan:
-    """Resolve a mood through persona.moods (when the persona has it) and the defaults above."""
+def plan_mood(persona: Persona, mood: str) -> MoodPlan:
+    """Resolve a mood through the persona's [moods] table and the defaults above."""
     key = mood.strip().lower()
-    moods = getattr(persona, "moods", None) or {}
-    action = moods.get(key) if isinstance(moods, dict) else None
-    expression = getattr(action, "expression", None) if action is not None else None
-    hotkey = getattr(action, "hotkey", None) if action is not None else None
-    vmc_override = getattr(action, "vmc", None) if action is not None else None
-    vmc = dict(vmc_override) if vmc_override else dict(DEFAULT_VMC_MOODS.get(key, {}))
+    spec = persona.moods.get(key)
+    if spec is None:
+        return MoodPlan(mood=key, vmc=dict(DEFAULT_VMC_MOODS.get(key, {})), smile=DEFAULT_SMILE.get(key, 0.4))
+    vmc = dict(spec.vmc) if spec.vmc else dict(DEFAULT_VMC_MOODS.get(key, {}))
     smile = DEFAULT_SMILE.get(key, 0.4)
-    if vmc_override and "Joy" in vmc_override:
-        smile = max(smile, float(vmc_override["Joy"]))
-    return MoodPlan(mood=key, expression=expression or None, hotkey=hotkey or None, vmc=vmc, smile=smile)
+    if "Joy" in spec.vmc:
+        smile = max(smile, float(spec.vmc["Joy"]))
+    return MoodPlan(mood=key, expression=spec.expression or None, hotkey=spec.hotkey or None, vmc=vmc, smile=smile)
 
 
 class MouthState:
@@ -146,3 +152,36 @@ def approach(current: dict[str, float], target: dict[str, float], step: float) -
         delta = max(-step, min(step, goal - now_v))
         out[name] = now_v + delta
     return out
+
+
+class AvatarModule(IntegrationModule):
+    """An avatar integration (VTube Studio, VMC): follows the engine's mouth frames and moods while it runs."""
+
+    def __init__(self, backoff: Backoff | None = None) -> None:
+        super().__init__(backoff)
+        self.mouth = MouthState()
+        self._subscription: Subscription | None = None
+
+    def on_start(self) -> None:
+        """Follow mouth and mood events from the engine."""
+        self._subscription = self.engine.bus.subscribe(self.name, max_lossy=16)
+        self.spawn(self._follow(self._subscription), "events")
+
+    def on_stop(self) -> None:
+        """Stop following the engine."""
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
+
+    async def _follow(self, subscription: Subscription) -> None:
+        """Track mouth frames and hand each mood, resolved through the persona, to on_mood."""
+        loop = asyncio.get_running_loop()
+        async for event in subscription:
+            if isinstance(event, MouthUpdated):
+                self.mouth.update(event, loop.time())
+            elif isinstance(event, MoodChanged):
+                self.on_mood(plan_mood(self.engine.persona, event.mood))
+
+    @abc.abstractmethod
+    def on_mood(self, plan: MoodPlan) -> None:
+        """Show a new mood on the avatar (called on the loop; must not block)."""

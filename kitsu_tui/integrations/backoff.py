@@ -18,7 +18,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         """The delay before the next attempt (grows with each call until reset)."""
-        raw = min(self.cap, self.base * (2**self.attempts))
+        raw = min(self.cap, self.base * 2.0 ** min(self.attempts, 64))  # 2.0**1024 would overflow after hours of retries
         self.attempts += 1
         spread = raw * self.jitter
         return max(0.0, raw + random.uniform(-spread, spread))

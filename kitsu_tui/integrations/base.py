@@ -6,28 +6,14 @@ import abc
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from collections.abc import Coroutine
+from typing import Any
 
-from kitsu_tui.engine.bus import EventBus
+from kitsu_tui.engine.api import EngineApi
 from kitsu_tui.engine.events import ModuleState
 from kitsu_tui.integrations.backoff import Backoff
 
 log = logging.getLogger(__name__)
-
-
-class EngineApi(Protocol):
-    """The part of kitsu_tui.engine.engine.Engine that avatar and OBS integrations use."""
-
-    @property
-    def bus(self) -> EventBus:
-        """The engine's event bus."""
-
-    def set_module_state(self, name: str, state: ModuleState, reason: str = "") -> None:
-        """Report a module's state (emits ModuleStateChanged)."""
-
-    def add_speech_gate(self, name: str, gate: Callable[[], str | None]) -> None:
-        """Hold speech while `gate()` returns a reason."""
 
 
 class IntegrationError(Exception):
@@ -48,7 +34,7 @@ class IntegrationModule(abc.ABC):
     name: str = "integration"
 
     def __init__(self, backoff: Backoff | None = None) -> None:
-        self._engine: Any = None
+        self._engine: EngineApi | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._backoff = backoff or Backoff()
         self.state: ModuleState = ModuleState.OFF
@@ -57,7 +43,7 @@ class IntegrationModule(abc.ABC):
         self._connect_task: asyncio.Task[Any] | None = None
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> EngineApi:
         """The engine this module was started with."""
         if self._engine is None:
             raise RuntimeError(f"{self.name}: not started")

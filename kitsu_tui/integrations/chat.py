@@ -1,4 +1,4 @@
-"""kitsu's own chat event, independent of twitchio's types, and the conversion from a twitchio ChatMessage."""
+"""kitsu's own Twitch chat line (ChatLine), independent of twitchio's types, and the conversion from a twitchio ChatMessage."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ MOD_BADGES = frozenset({"broadcaster", "moderator", "lead_moderator"})
 
 
 @dataclass(frozen=True, slots=True)
-class ChatMessage:
+class ChatLine:
     """One chat line as kitsu sees it: who, what, which badges, when (monotonic seconds)."""
 
     text: str
@@ -37,15 +37,15 @@ class ChatMessage:
         return bool(self.badges & MOD_BADGES)
 
 
-def from_twitchio(message: Any) -> ChatMessage:
-    """Convert a twitchio.ChatMessage (EventSub channel.chat.message) into kitsu's ChatMessage."""
+def from_twitchio(message: Any) -> ChatLine:
+    """Convert a twitchio.ChatMessage (EventSub channel.chat.message) into kitsu's ChatLine."""
     chatter = message.chatter
     badges = {str(badge.set_id) for badge in (message.badges or [])}
     if getattr(chatter, "broadcaster", False) or str(chatter.id) == str(getattr(message.broadcaster, "id", "")):
         badges.add("broadcaster")
     if getattr(chatter, "moderator", False):
         badges.add("moderator")
-    return ChatMessage(
+    return ChatLine(
         text=str(message.text or ""),
         login=str(chatter.name or ""),
         display_name=str(getattr(chatter, "display_name", "") or ""),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from kitsu_tui.config.settings import TwitchSettings
-from kitsu_tui.integrations.chat import ChatMessage
+from kitsu_tui.integrations.chat import ChatLine
 
 _NORMALIZE_RE = re.compile(r"[^\w ]+")
 _REPEAT_CHAR_RE = re.compile(r"(.)\1{9,}")
@@ -60,7 +61,7 @@ class ChatQueue:
     def __init__(self, settings: TwitchSettings, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.clock = clock
-        self._items: list[tuple[int, int, ChatMessage]] = []  # (rank, arrival seq, message)
+        self._items: list[tuple[int, int, ChatLine]] = []  # (rank, arrival seq, message)
         self._seq = 0
         self._last_by_user: dict[str, float] = {}
         self._recent_texts: dict[str, float] = {}
@@ -70,7 +71,7 @@ class ChatQueue:
     def __len__(self) -> int:
         return len(self._items)
 
-    def rank(self, message: ChatMessage) -> int:
+    def rank(self, message: ChatLine) -> int:
         """0 for the first configured badge, 1 for the next...; everyone else after them."""
         order = self.settings.priority_badges
         ranks = [order.index(b) for b in message.badges if b in order]
@@ -81,7 +82,7 @@ class ChatQueue:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
         return Verdict(False, reason)
 
-    def offer(self, message: ChatMessage) -> Verdict:
+    def offer(self, message: ChatLine) -> Verdict:
         """Filter a message and queue it (length-capped) when it passes."""
         now = self.clock()
         cfg = self.settings
@@ -107,7 +108,7 @@ class ChatQueue:
             self._items.remove(worst)
             self.dropped["evicted"] = self.dropped.get("evicted", 0) + 1
         self._seq += 1
-        self._items.append((rank, self._seq, _with_text(message, text)))
+        self._items.append((rank, self._seq, dataclasses.replace(message, text=text)))
         self._last_by_user[user] = now
         self._recent_texts[key] = now
         return Verdict(True)
@@ -116,7 +117,7 @@ class ChatQueue:
         """Seconds until pacing allows the next release (0 = now)."""
         return max(0.0, self._last_release + self.settings.reply_interval_s - self.clock())
 
-    def pop_ready(self) -> ChatMessage | None:
+    def pop_ready(self) -> ChatLine | None:
         """The best queued message when pacing allows one (stale ones are dropped), else None."""
         now = self.clock()
         if self.wait_s() > 0:
@@ -132,8 +133,3 @@ class ChatQueue:
         self._last_release = now
         return best[2]
 
-
-def _with_text(message: ChatMessage, text: str) -> ChatMessage:
-    """A copy of message with new text."""
-    return ChatMessage(text=text, login=message.login, display_name=message.display_name, user_id=message.user_id,
-                       message_id=message.message_id, badges=message.badges, received=message.received)

@@ -22,9 +22,15 @@ from kitsu_tui.engine.events import (
     Source,
 )
 from kitsu_tui.integrations.base import IntegrationError, IntegrationModule, StopRetrying
-from kitsu_tui.integrations.chat import ChatMessage, from_twitchio
+from kitsu_tui.integrations.chat import ChatLine, from_twitchio
+from kitsu_tui.integrations.chat_commands import (
+    CommandResult,
+    CommandRunner,
+    SceneSwitcher,
+    SceneSwitching,
+    parse_command,
+)
 from kitsu_tui.integrations.chat_queue import ChatQueue, Verdict
-from kitsu_tui.integrations.commands import CommandResult, CommandRunner, SceneSwitcher, parse_command
 
 if TYPE_CHECKING:
     from kitsu_tui.safety.moderator import Decision
@@ -37,7 +43,7 @@ HOLD_STATES = frozenset({PipelineState.THINKING, PipelineState.SPEAKING, Pipelin
 
 
 class KitsuTwitchClient(twitchio.Client):
-    """A twitchio client that hands every EventSub chat message to the Twitch module as kitsu's ChatMessage."""
+    """A twitchio client that hands every EventSub chat message to the Twitch module as kitsu's ChatLine."""
 
     def __init__(self, module: TwitchModule, **options: Any) -> None:
         super().__init__(**options)
@@ -125,11 +131,11 @@ class TwitchModule(IntegrationModule):
 
     # --- chat in ----------------------------------------------------------------------------
 
-    def receive(self, message: ChatMessage) -> None:
+    def receive(self, message: ChatLine) -> None:
         """Take one chat line from any source (twitchio, tests) without blocking."""
         self.spawn(self.handle(message), "message")
 
-    async def handle(self, message: ChatMessage) -> Verdict | CommandResult:
+    async def handle(self, message: ChatLine) -> Verdict | CommandResult:
         """Run a command, or moderate and queue a chat line; returns what happened."""
         command = parse_command(message.text, self.settings.command_prefix)
         if command is not None:
@@ -153,18 +159,16 @@ class TwitchModule(IntegrationModule):
 
     def _obs_switcher(self) -> SceneSwitcher | None:
         """The OBS module's switch_scene when the engine has one registered."""
-        modules = getattr(self.engine, "modules", None) or {}
-        switch = getattr(modules.get("obs"), "switch_scene", None)
-        return switch if callable(switch) else None
+        obs = self.engine.modules.get("obs")
+        return obs.switch_scene if isinstance(obs, SceneSwitching) else None
 
-    def _moderate(self, message: ChatMessage) -> Decision | None:
+    def _moderate(self, message: ChatLine) -> Decision | None:
         """The engine's one moderation decision for a line, made before queueing so blocked lines take no slot."""
         try:
-            decision: Decision | None = self.engine.moderate_input(message.text, Source.CHAT, message.author)
+            return self.engine.moderate_input(message.text, Source.CHAT, message.author)
         except Exception:
             log.exception("twitch: moderation failed; the engine will moderate at submit")
             return None
-        return decision
 
     def _forget_stale_decisions(self) -> None:
         """Drop decisions of lines the queue has let go stale (they are never released)."""
@@ -248,6 +252,6 @@ class TwitchModule(IntegrationModule):
                 log.exception("twitch: close failed")
 
 
-def _message_key(message: ChatMessage) -> tuple[str, float]:
+def _message_key(message: ChatLine) -> tuple[str, float]:
     """Who sent a line and when it arrived: survives the queue's length cap (which copies the message)."""
     return message.user_id or message.login, message.received

@@ -11,10 +11,9 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from kitsu_tui.config.settings import VmcSettings
-from kitsu_tui.engine.bus import Subscription
-from kitsu_tui.engine.events import ModuleState, MoodChanged, MouthUpdated
-from kitsu_tui.integrations.avatar import Blinker, MouthState, approach, plan_mood
-from kitsu_tui.integrations.base import IntegrationError, IntegrationModule
+from kitsu_tui.engine.events import ModuleState
+from kitsu_tui.integrations.avatar import AvatarModule, Blinker, MoodPlan, approach
+from kitsu_tui.integrations.base import IntegrationError
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +29,12 @@ def build_frame(values: dict[str, float]) -> bytes:
         msg = OscMessageBuilder(BLEND_VAL)
         msg.add_arg(name, "s")
         msg.add_arg(float(value), "f")
-        bundle.add_content(msg.build())  # type: ignore[arg-type]
-    bundle.add_content(OscMessageBuilder(BLEND_APPLY).build())  # type: ignore[arg-type]
+        bundle.add_content(msg.build())
+    bundle.add_content(OscMessageBuilder(BLEND_APPLY).build())
     return bundle.build().dgram
 
 
-class VmcModule(IntegrationModule):
+class VmcModule(AvatarModule):
     """Streams VMC blendshape frames at rate_hz while on: A/I/U/E/O from lipsync, Blink, Joy/Angry/Sorrow/Fun."""
 
     name = "vmc"
@@ -43,38 +42,19 @@ class VmcModule(IntegrationModule):
     def __init__(self, settings: VmcSettings, rng: random.Random | None = None) -> None:
         super().__init__()
         self.settings = settings
-        self.mouth = MouthState()
         self.blinker = Blinker(rng)
         self.mood_target: dict[str, float] = {}
         self.mood_now: dict[str, float] = {}
         self.frames_sent = 0
         self._sock: socket.socket | None = None
-        self._subscription: Subscription | None = None
 
     def target(self) -> str:
         """The receiver's address."""
         return f"udp://{self.settings.host}:{self.settings.port}"
 
-    def on_start(self) -> None:
-        """Follow mouth and mood events from the engine."""
-        self._subscription = self.engine.bus.subscribe("vmc", max_lossy=16)
-        self.spawn(self._follow(self._subscription), "events")
-
-    def on_stop(self) -> None:
-        """Stop following the engine."""
-        if self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
-
-    async def _follow(self, subscription: Subscription) -> None:
-        """Track mouth frames and mood targets from the engine's events."""
-        loop = asyncio.get_running_loop()
-        async for event in subscription:
-            if isinstance(event, MouthUpdated):
-                self.mouth.update(event, loop.time())
-            elif isinstance(event, MoodChanged):
-                plan = plan_mood(getattr(self.engine, "persona", None), event.mood)
-                self.mood_target = plan.vmc
+    def on_mood(self, plan: MoodPlan) -> None:
+        """Blend toward the mood's blendshapes."""
+        self.mood_target = plan.vmc
 
     def frame_values(self, now: float) -> dict[str, float]:
         """The blendshape values of the frame sent at loop time `now`."""

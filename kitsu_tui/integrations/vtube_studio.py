@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidURI
 
 from kitsu_tui.config.settings import VtsSettings
-from kitsu_tui.engine.bus import Subscription
-from kitsu_tui.engine.events import ModuleState, MoodChanged, MouthUpdated, Notice
+from kitsu_tui.engine.events import ModuleState
 from kitsu_tui.integrations import vts_protocol as vp
-from kitsu_tui.integrations.avatar import MoodPlan, MouthState, plan_mood
-from kitsu_tui.integrations.base import IntegrationError, IntegrationModule, StopRetrying
+from kitsu_tui.integrations.avatar import AvatarModule, MoodPlan
+from kitsu_tui.integrations.base import IntegrationError, StopRetrying
 from kitsu_tui.integrations.vts_protocol import TokenStore, VtsApiError, VtsConnection
 
 log = logging.getLogger(__name__)
@@ -24,7 +22,7 @@ log = logging.getLogger(__name__)
 CONTROL_RETRY_S = 3.0
 
 
-class VtsModule(IntegrationModule):
+class VtsModule(AvatarModule):
     """Drives a VTube Studio model: mouth at rate_hz while speaking, keep-alive when silent, mood actions."""
 
     name = "vts"
@@ -33,12 +31,10 @@ class VtsModule(IntegrationModule):
         super().__init__()
         self.settings = settings
         self.tokens = TokenStore(token_path)
-        self.mouth = MouthState()
         self.smile = 0.4
         self.frames_sent = 0
         self.active_expression: str | None = None
         self._conn: VtsConnection | None = None
-        self._subscription: Subscription | None = None
         self._moods: asyncio.Queue[MoodPlan] = asyncio.Queue(maxsize=8)
         self._inject_paused_until = 0.0
         self._fatal: IntegrationError | None = None
@@ -47,29 +43,12 @@ class VtsModule(IntegrationModule):
         """The API address."""
         return self.settings.url
 
-    def on_start(self) -> None:
-        """Follow mouth and mood events."""
-        self._subscription = self.engine.bus.subscribe("vts", max_lossy=16)
-        self.spawn(self._follow(self._subscription), "events")
-
-    def on_stop(self) -> None:
-        """Stop following the engine."""
-        if self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
-
-    async def _follow(self, subscription: Subscription) -> None:
-        """Track mouth frames and queue mood plans from the engine's events."""
-        loop = asyncio.get_running_loop()
-        async for event in subscription:
-            if isinstance(event, MouthUpdated):
-                self.mouth.update(event, loop.time())
-            elif isinstance(event, MoodChanged):
-                plan = plan_mood(getattr(self.engine, "persona", None), event.mood)
-                self.smile = plan.smile
-                if self._moods.full():
-                    self._moods.get_nowait()
-                self._moods.put_nowait(plan)
+    def on_mood(self, plan: MoodPlan) -> None:
+        """Set the smile now and queue the expression/hotkey for the mood worker (the oldest waiting plan gives way)."""
+        self.smile = plan.smile
+        if self._moods.full():
+            self._moods.get_nowait()
+        self._moods.put_nowait(plan)
 
     # --- session --------------------------------------------------------------------------
 
@@ -225,9 +204,7 @@ class VtsModule(IntegrationModule):
 
     def _notice(self, message: str) -> None:
         """Log a warning and show it to the operator."""
-        log.warning(message)
-        bus: Any = self.engine.bus
-        bus.emit(Notice(level="warning", message=message))
+        self.engine.notice("warning", message)
 
     async def disconnect(self) -> None:
         """Close the socket; the active expression is forgotten (VTS keeps its own state)."""

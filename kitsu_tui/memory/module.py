@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from kitsu_tui.engine.events import ModuleState
 
 if TYPE_CHECKING:
-    from kitsu_tui.engine.engine import Engine
+    from kitsu_tui.engine.api import EngineApi
 
 
 class MemoryModule:
@@ -17,9 +17,9 @@ class MemoryModule:
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        self._engine: Engine | None = None
+        self._engine: EngineApi | None = None
 
-    async def start(self, engine: Engine) -> None:
+    async def start(self, engine: EngineApi) -> None:
         """Open the database (fast: a local SQLite file) and let the engine use it."""
         self._engine = engine
         try:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from kitsu_tui.config.errors import ConfigError
 from kitsu_tui.safety.normalize import Normalized, clean_text, normalize, squeeze
-from kitsu_tui.safety.rules import PatternList, RuleSet, StatementRule, load_rules
+from kitsu_tui.safety.rules import PatternList, RuleSet, load_rules
 from kitsu_tui.safety.speakable import foreign_share, speakable
+from kitsu_tui.safety.statements import StatementRule
 
 if TYPE_CHECKING:
     from kitsu_tui.config.settings import ModerationSettings

@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kitsu_tui.config.errors import ConfigError, find_key_line, load_model
+from kitsu_tui.config.errors import ConfigError
+from kitsu_tui.config.toml import find_key_line, load_model
 from kitsu_tui.safety.normalize import Normalized, Token, fold, squeeze
 from kitsu_tui.safety.statements import StatementRule
 

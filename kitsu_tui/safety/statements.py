@@ -8,7 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kitsu_tui.config.errors import ConfigError, load_model
+from kitsu_tui.config.errors import ConfigError
+from kitsu_tui.config.toml import load_model
 
 #: Words that negate a predicate that follows them closely ("i do n't hate anyone", "nobody should kill").
 DEFAULT_NEGATORS = ("not", "n't", "never", "nobody", "noone", "no one", "none", "nothing", "neither", "nor",

@@ -138,10 +138,8 @@ def format_table(results: dict[str, Any]) -> str:
 async def run_bench(settings: Settings, voice_turns: int = 10, chat_turns: int = 10, as_json: bool = False,
                     out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Load everything, feed the utterances and chat turns one at a time, print the figures."""
-    settings = settings.model_copy(deep=True)
-    settings.audio.play_audio = False
     with tempfile.TemporaryDirectory(prefix="kitsu-bench-") as scratch:
-        settings.memory.path = Path(scratch) / "memory.sqlite3"
+        settings = settings.with_values({"audio.play_audio": False, "memory.path": Path(scratch) / "memory.sqlite3"})
         started = time.monotonic()
         mic = ScriptedMic(settings.audio.frame_ms) if voice_turns else None
         engine = build_engine(settings, inputs=[mic] if mic else []).engine
@@ -156,7 +154,7 @@ async def run_bench(settings: Settings, voice_turns: int = 10, chat_turns: int =
             tts = engine.backends.tts
             clips = []
             for index in range(voice_turns):
-                audio = await engine.tts_worker.call(tts.synthesize, VOICE_LINES[index % len(VOICE_LINES)], 1.0)
+                audio = await engine.workers.tts.call(tts.synthesize, VOICE_LINES[index % len(VOICE_LINES)], 1.0)
                 clips.append(resample(audio, tts.sample_rate, 16000))
             for index, clip in enumerate(clips):
                 produced = await driver.feed(VoiceItem(label=f"utterance-{index + 1}", audio=clip))

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import numpy as np
 
 from kitsu_tui.audio.base import PIPELINE_RATE, Audio, Frame
-from kitsu_tui.audio.inputs import frame_samples_for
+from kitsu_tui.audio.inputs import FramePacer, frame_samples_for, padded_frames
 
 
 class ScriptedMic:
@@ -28,8 +27,7 @@ class ScriptedMic:
         self._clips: asyncio.Queue[tuple[Audio, asyncio.Future[float]]] = asyncio.Queue()
         self._closed = False
         self._running = asyncio.Event()
-        self._started = 0.0
-        self._sent = 0
+        self._pacer = FramePacer(self.sample_rate)
 
     async def speak(self, clip: Audio) -> float:
         """Feed a 16 kHz clip in real time; returns the monotonic time its last sample was 'spoken'."""
@@ -43,21 +41,17 @@ class ScriptedMic:
 
     async def frames(self) -> AsyncIterator[Frame]:
         """Silence in real time, interrupted by each queued clip (last frame zero-padded)."""
-        self._started = time.monotonic()
-        self._sent = 0
+        self._pacer = FramePacer(self.sample_rate)
         self._running.set()
         while not self._closed:
             try:
                 clip, done = self._clips.get_nowait()
             except asyncio.QueueEmpty:
-                yield await self._paced(self._silence.copy())
+                yield await self._pacer.pace(self._silence.copy())
                 continue
             last = 0.0
-            for start in range(0, clip.size, self.frame_samples):
-                samples = clip[start : start + self.frame_samples]
-                if samples.size < self.frame_samples:
-                    samples = np.concatenate((samples, self._silence[: self.frame_samples - samples.size]))
-                frame = await self._paced(samples)
+            for samples in padded_frames(clip, self.frame_samples):
+                frame = await self._pacer.pace(samples)
                 last = frame.captured_at
                 yield frame
                 if self._closed:
@@ -68,14 +62,6 @@ class ScriptedMic:
             _, done = self._clips.get_nowait()
             if not done.done():
                 done.cancel()
-
-    async def _paced(self, samples: Audio) -> Frame:
-        """Wait until the frame's last sample is due by the monotonic clock (as a real mic delivers it)."""
-        self._sent += samples.size
-        due = self._started + self._sent / self.sample_rate
-        delay = due - time.monotonic()
-        await asyncio.sleep(delay if delay > 0 else 0)
-        return Frame(samples, due)
 
     def close(self) -> None:
         """Stop feeding; frames() ends at the next frame."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -113,16 +113,19 @@ def read_utterances(directory: Path) -> list[VoiceItem]:
     return items
 
 
-def interleave(*streams: list[Item]) -> list[Item]:
+T = TypeVar("T")
+
+
+def interleave(*streams: Sequence[T]) -> list[T]:
     """Round-robin over several finite lists (chat and voice alternate when both are given)."""
-    out: list[Item] = []
+    out: list[T] = []
     longest = max((len(s) for s in streams), default=0)
     for index in range(longest):
         out.extend(stream[index] for stream in streams if index < len(stream))
     return out
 
 
-def cycled(items: list[Item], repeat: bool) -> Iterator[Item]:
+def cycled(items: Sequence[T], repeat: bool) -> Iterator[T]:
     """The items once, or over and over when a duration/turn limit will stop the run."""
     while True:
         yield from items

@@ -293,8 +293,7 @@ async def run_quality(settings: Settings, lines_file: Path | None = None, limit:
         return 2
     if limit > 0:
         lines = lines[:limit]
-    settings = settings.model_copy(deep=True)
-    settings.audio.play_audio = False
+    settings = settings.with_values({"audio.play_audio": False})
     logins = sorted({line.login for line in lines})
     audio: dict[int, float] = defaultdict(float)
 
@@ -305,7 +304,7 @@ async def run_quality(settings: Settings, lines_file: Path | None = None, limit:
     started = time.monotonic()
     scored: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="kitsu-quality-") as scratch:
-        settings.memory.path = Path(scratch) / "memory.sqlite3"
+        settings = settings.with_values({"memory.path": Path(scratch) / "memory.sqlite3"})
         engine = build_engine(settings).engine
         engine.bus.add_listener(on_event)
         driver = TurnDriver(engine, SoakTally())

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kitsu_tui.audio.outputs import NullOutput
+from kitsu_tui.backends.base import Backends
 from kitsu_tui.bootstrap import attach_modules, build_engine, build_memory
 from kitsu_tui.config.settings import Settings
-from kitsu_tui.engine.engine import Backends, Engine
+from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import ModuleState
 from kitsu_tui.soak.driver import TurnDriver
 from kitsu_tui.soak.plan import ChatItem
@@ -58,20 +59,19 @@ def redteam_settings(settings: Settings, scratch: Path) -> Settings:
     than real chat, not because of what they say); a sentence held for review is dumped at once, since no
     operator is there to approve it, so it is never spoken.
     """
-    settings = settings.model_copy(deep=True)
+    changes: dict[str, Any] = {
+        "audio.play_audio": False,
+        "audio.record_dir": None,
+        "memory.path": scratch / "memory.sqlite3",
+        "moderation.max_messages_per_window": 1000,
+        "moderation.duplicate_window_s": 0.0,
+        "hold.voice": 0.0, "hold.chat": 0.0, "hold.twitch": 0.0, "hold.operator": 0.0,
+        "hold.review_timeout_s": 0.0,
+    }
     rules = settings.moderation.resolved_rules_dir(settings.paths.data_dir)
     if rules.is_dir():
-        settings.moderation.rules_dir = Path(shutil.copytree(rules, scratch / "moderation"))
-    settings.audio.play_audio = False
-    settings.audio.record_dir = None
-    settings.memory.path = scratch / "memory.sqlite3"
-    moderation = settings.moderation
-    moderation.max_messages_per_window = 1000
-    moderation.duplicate_window_s = 0.0
-    hold = settings.hold
-    hold.voice = hold.chat = hold.twitch = hold.operator = 0.0
-    hold.review_timeout_s = 0.0
-    return settings
+        changes["moderation.rules_dir"] = Path(shutil.copytree(rules, scratch / "moderation"))
+    return settings.with_values(changes)
 
 
 LOOKAHEAD_TASKS = ("kitsu-prepare-", "kitsu-llm-warm")
@@ -87,20 +87,20 @@ async def drop_lookahead() -> None:
 
 
 async def fresh_conversation(engine: Engine, settings: Settings, scratch: Path, number: int) -> None:
-    """Forget the previous case: history, the repetition guard, remembered notes and the memory database."""
+    """Forget the previous case: history, the repetition guard, remembered notes and the memory database.
+
+    The new database is built from a copy of `settings` with its own path; the engine keeps its settings.
+    """
     await drop_lookahead()
-    engine.history.clear()
-    recent = getattr(engine, "recent_replies", None)
-    if recent is not None:
-        recent.clear()
+    engine.conversation.history.clear()
+    engine.conversation.recent_replies.clear()
     if engine.memory is not None:
         old = engine.memory
-        settings.memory.path = scratch / f"memory-{number:04d}.sqlite3"
-        store = build_memory(settings)
+        store = build_memory(settings.with_values({"memory.path": scratch / f"memory-{number:04d}.sqlite3"}))
         await store.open()
         engine.memory = store
         await old.close()
-    await engine.prompt.refresh_notes("")
+    await engine.conversation.refresh_notes("")
 
 
 async def start_models(engine: Engine, settings: Settings, err: TextIO) -> list[str]:
@@ -164,7 +164,8 @@ async def run_cases(settings: Settings, cases: Sequence[Case], err: TextIO, back
         scratch = Path(folder)
         settings = redteam_settings(settings, scratch)
         engine = build_engine(settings, inputs=[], backends=backends, output=FastNullOutput()).engine
-        engine.persona.idle.enabled = False  # only the corpus speaks to kitsu
+        persona = engine.persona  # only the corpus speaks to kitsu: no idle lines (a copy; the loaded one stays)
+        engine.persona = persona.model_copy(update={"idle": persona.idle.model_copy(update={"enabled": False})})
         driver = TurnDriver(engine, SoakTally(), turn_timeout_s=turn_timeout_s)
         progress = Progress(err, len(cases))
         try:

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kitsu_tui.audio.base import AudioOutput
+from kitsu_tui.backends.base import Backends
 from kitsu_tui.bootstrap import build_engine
 from kitsu_tui.config.settings import Settings
-from kitsu_tui.engine.engine import Backends, Engine
+from kitsu_tui.engine.engine import Engine
 from kitsu_tui.headless import start_engine
 from kitsu_tui.soak.chatgen import SyntheticChat
 from kitsu_tui.soak.driver import TurnDriver
@@ -244,10 +245,9 @@ async def run_soak(settings: Settings, options: SoakOptions, err: TextIO = sys.s
         return 2
     for problem in plan.problems:
         err.write(f"kitsu: {problem}\n")
-    settings = settings.model_copy(deep=True)
     with tempfile.TemporaryDirectory(prefix="kitsu-soak-") as scratch:
         if not options.keep_memory:  # synthetic turns must not pollute the show's memory
-            settings.memory.path = Path(scratch) / "memory.sqlite3"
+            settings = settings.with_values({"memory.path": Path(scratch) / "memory.sqlite3"})
         run = SoakRun(settings, options, plan, err, backends, output)
         code = await run.run()
     if options.output is not None:

@@ -9,7 +9,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 _SECRET_ENV_HINTS = ("TOKEN", "SECRET", "PASSWORD", "API_KEY", "APIKEY", "OAUTH")
 _SECRET_PATTERNS = [
@@ -108,7 +108,7 @@ def setup_logging(log_dir: Path, level: int = logging.INFO, stderr_level: int | 
     """Route all logging to the daily JSON file (and optionally stderr); returns the log directory."""
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if isinstance(handler, DailyFileHandler) or getattr(handler, "_kitsu", False):
+        if isinstance(handler, DailyFileHandler | _ConsoleHandler):
             root.removeHandler(handler)
             handler.close()
     file_handler = DailyFileHandler(Path(log_dir))
@@ -116,15 +116,18 @@ def setup_logging(log_dir: Path, level: int = logging.INFO, stderr_level: int | 
     file_handler.setLevel(level)
     root.addHandler(file_handler)
     if stderr_level is not None:
-        console = logging.StreamHandler(sys.stderr)
+        console = _ConsoleHandler(sys.stderr)
         console.setLevel(stderr_level)
         console.setFormatter(_RedactingFormatter("kitsu: %(levelname)s %(name)s: %(message)s"))
-        console._kitsu = True  # type: ignore[attr-defined]
         root.addHandler(console)
     root.setLevel(min(level, stderr_level or level))
     for noisy in ("httpx", "httpcore", "websockets", "asyncio", "faster_whisper", "obsws_python"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return Path(log_dir)
+
+
+class _ConsoleHandler(logging.StreamHandler[TextIO]):
+    """kitsu's own stderr handler (a second setup_logging replaces it, never a handler someone else added)."""
 
 
 class _RedactingFormatter(logging.Formatter):

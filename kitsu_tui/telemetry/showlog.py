@@ -10,12 +10,11 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, SecretStr
 
 from kitsu_tui import __version__
-from kitsu_tui.engine.bus import EventBus
 from kitsu_tui.engine.events import (
     Event,
     Interrupted,
@@ -35,26 +34,12 @@ from kitsu_tui.telemetry.jsonl import JsonlWriter
 
 if TYPE_CHECKING:
     from kitsu_tui.config.settings import Settings
+    from kitsu_tui.engine.api import EngineApi
 
 log = logging.getLogger("kitsu.showlog")
 
 SHOWS_DIR = "shows"
 """Sub-directory of the log root that holds the show logs."""
-
-
-class ShowEngine(Protocol):
-    """The part of the Engine the show log reads: its bus, module states and where to report its own."""
-
-    @property
-    def bus(self) -> EventBus:
-        """The engine's event bus."""
-
-    @property
-    def module_states(self) -> dict[str, tuple[ModuleState, str]]:
-        """Every module's current (state, reason)."""
-
-    def set_module_state(self, name: str, state: ModuleState, reason: str = "") -> None:
-        """Report a module's state."""
 
 
 def shows_dir(log_dir: Path) -> Path:
@@ -95,8 +80,7 @@ def event_record(event: Event) -> dict[str, Any] | None:
     if isinstance(event, ModuleStateChanged):
         return {"kind": "module", "module": event.module, "state": str(event.state), "reason": event.reason}
     if isinstance(event, StageError):
-        return {"kind": "error", "turn": event.turn_id, "stage": event.stage, "message": event.message,
-                "fatal": event.fatal}
+        return {"kind": "error", "turn": event.turn_id, "stage": event.stage, "message": event.message}
     if isinstance(event, Notice) and event.level in ("warning", "error"):
         return {"kind": "notice", "level": event.level, "message": event.message}
     if isinstance(event, Interrupted):
@@ -147,12 +131,12 @@ class ShowLog:
         self.header = dict(header or {})
         self.path: Path | None = None
         self.writer: JsonlWriter | None = None
-        self._engine: ShowEngine | None = None
+        self._engine: EngineApi | None = None
         self._errors = _ErrorLogHandler(self._put)
         self._started_mono = 0.0
         self._last_sample = -1e9
 
-    async def start(self, engine: ShowEngine) -> None:
+    async def start(self, engine: EngineApi) -> None:
         """Open a new show file (its writer thread), write the header and follow every event."""
         if self.writer is not None:
             return

@@ -15,7 +15,7 @@ from kitsu_tui.telemetry.gpu import GpuProbe
 
 if TYPE_CHECKING:
     from kitsu_tui.config.settings import Settings
-    from kitsu_tui.engine.engine import Engine
+    from kitsu_tui.engine.api import EngineApi
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ class ProcessSampler:
 
 def current_rss_mb() -> float:
     """This process's resident memory in MiB."""
-    return round(psutil.Process().memory_info().rss / 2**20, 1)
+    rss: int = psutil.Process().memory_info().rss
+    return round(rss / 2**20, 1)
 
 
 def peak_rss_mb() -> float:
@@ -77,7 +78,7 @@ class SystemMonitor:
         self.peak_rss_mb = max(self.peak_rss_mb, rss)
         return event
 
-    async def start(self, engine: Engine) -> None:
+    async def start(self, engine: EngineApi) -> None:
         """Open NVML and start the sampling thread; events reach the bus through the loop."""
         if self._thread is not None:
             return
@@ -125,7 +126,7 @@ def build_system_monitor(settings: Settings) -> SystemMonitor | None:
     return SystemMonitor(interval_s=section.interval_s if section is not None else 2.0)
 
 
-async def ensure_telemetry(engine: Engine) -> None:
+async def ensure_telemetry(engine: EngineApi) -> None:
     """Start the configured monitor on an engine that has none yet (bootstrap may have attached one)."""
     if "telemetry" in engine.modules:
         return

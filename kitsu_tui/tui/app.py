@@ -20,10 +20,10 @@ from textual.worker import Worker, WorkerState
 from kitsu_tui.bootstrap import EngineParts
 from kitsu_tui.config.errors import ConfigError
 from kitsu_tui.config.settings import Settings
-from kitsu_tui.engine.commands import TOGGLEABLE_CORE
 from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import Source
 from kitsu_tui.engine.heap import freeze_long_lived
+from kitsu_tui.engine.modules import TOGGLEABLE_CORE
 from kitsu_tui.tui.bridge import EngineBridge, EngineEvents
 from kitsu_tui.tui.lag import LagProbe
 from kitsu_tui.tui.screens.confirm import ConfirmScreen
@@ -49,6 +49,7 @@ KEY_ACTIONS = [
     ("mute", "mute", "Mute"),
     ("skip", "skip", "Skip"),
     ("pause", "pause", "Pause"),
+    ("family", "family", "Family"),
     ("persona", "persona", "Persona"),
     ("focus_chat", "focus_chat", "Chat"),
     ("approve", "approve", "Approve"),
@@ -312,6 +313,12 @@ class KitsuApp(App[int]):
         if (engine := self._engine_or_say()) is not None:
             engine.set_paused(not engine.paused)
 
+    def action_family(self) -> None:
+        """Switch family mode (the stricter moderation rules) on or off for the rest of the show."""
+        if (engine := self._engine_or_say()) is not None:
+            engine.set_family_friendly(not engine.family_friendly)
+            self.notify(f"family mode {'on' if engine.family_friendly else 'off'}")
+
     def action_persona(self) -> None:
         """Pick a persona from personas_dir."""
         if self._engine_or_say() is None:
@@ -339,8 +346,7 @@ class KitsuApp(App[int]):
             self.notify(clean(f"persona {name} not loaded (kept {self.persona_file}): {message}"),
                         severity="error", timeout=10, markup=False)
             return
-        self.persona_file = name
-        self.settings.persona = name
+        self.persona_file = name  # the settings stay as loaded (frozen); the app tracks the active persona
 
     def action_focus_chat(self) -> None:
         """Put the cursor in the chat input."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -82,8 +83,8 @@ class PulsePeer:
             env=self.env(),
             stdout=subprocess.PIPE,
         )
-        assert proc.stdout is not None
         stdout = proc.stdout
+        assert isinstance(stdout, io.BufferedReader)  # buffered by default: read1() returns what is there
         chunks: list[bytes] = []
         reader = threading.Thread(
             target=lambda: chunks.extend(iter(lambda: stdout.read1(4096), b"")), daemon=True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -12,6 +13,10 @@ import pytest
 from kitsu_tui.audio.base import AudioInput, Frame
 from kitsu_tui.audio.inputs import WavFileInput
 from kitsu_tui.audio.wav import AudioFileError, write_wav
+
+if TYPE_CHECKING:
+    from kitsu_tui.backends.tts_piper import PiperTts
+    from kitsu_tui.backends.vad_silero import SileroVad
 
 
 def _write(path: Path, seconds: float, value: float, rate: int = 16000) -> Path:
@@ -136,7 +141,7 @@ def test_bad_files_fail_at_construction(tmp_path: Path) -> None:
 
 
 @pytest.mark.models
-async def test_vad_sees_speech_then_the_gap(tmp_path: Path, real_tts, real_vad) -> None:
+async def test_vad_sees_speech_then_the_gap(tmp_path: Path, real_tts: PiperTts, real_vad: SileroVad) -> None:
     """Piper speech fed through WavFileInput is speech to Silero VAD; the gap silence after it is not."""
     from kitsu_tui.audio.resample import resample
 

@@ -63,7 +63,8 @@ def _vowel_like(f1: float, f2: float) -> np.ndarray:
         f = 120.0 * k
         gain = np.exp(-(((f - f1) / 90.0) ** 2)) + 0.7 * np.exp(-(((f - f2) / 120.0) ** 2)) + 0.02
         signal += gain * np.sin(2 * np.pi * f * t)
-    return 0.2 * signal / np.abs(signal).max()
+    peak = float(np.abs(signal).max())
+    return 0.2 * signal / peak
 
 
 def test_vowel_weights_follow_formants() -> None:

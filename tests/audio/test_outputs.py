@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -10,7 +11,7 @@ from kitsu_tui.audio.base import AudioOutput
 from kitsu_tui.audio.outputs import NullOutput, open_output
 
 
-def _wait_until(predicate, timeout: float) -> float:
+def _wait_until(predicate: Callable[[], object], timeout: float) -> float:
     """Poll until predicate() is true; return the time it took (or timeout)."""
     started = time.monotonic()
     while not predicate() and time.monotonic() - started < timeout:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,7 @@ def _peak_freq(samples: np.ndarray, rate: int) -> float:
 )
 @pytest.mark.parametrize("extensible", [False, True])
 def test_reads_every_encoding_as_float_mono(
-    tmp_path: Path, tag: int, bits: int, encode, extensible: bool
+    tmp_path: Path, tag: int, bits: int, encode: Callable[[np.ndarray], bytes], extensible: bool
 ) -> None:
     """8/16/24/32-bit PCM and 32/64-bit float, plain and extensible headers, decode to the same signal."""
     signal = _tone(8000, 0.05)

@@ -6,7 +6,7 @@ import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TypeVar
 
 import numpy as np
 import soxr
@@ -24,14 +24,17 @@ SYSTEM = ChatMessage(
 )
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+R = TypeVar("R")
+
+
+def timed(fn: Callable[[], R]) -> tuple[float, R]:
     """(seconds, result) of one call."""
     started = time.perf_counter()
     result = fn()
     return time.perf_counter() - started, result
 
 
-def median_of(fn: Callable[[], Any], runs: int) -> float:
+def median_of(fn: Callable[[], object], runs: int) -> float:
     """Median seconds over `runs` calls (also recorded as best-of in BEST, for a busy shared machine)."""
     times = [timed(fn)[0] for _ in range(runs)]
     BEST.append(min(times))
@@ -49,7 +52,7 @@ def best() -> str:
 
 def bench_tts() -> tuple[PiperTts, np.ndarray]:
     """Piper: load, first chunk of a short sentence, real-time factor, two threads vs one."""
-    load_s, _ = timed(lambda: (tts := PiperTts()).load() or tts)
+    load_s, _ = timed(lambda: PiperTts().load())
     tts = PiperTts()
     tts.load()  # the second load (files cached) is what a restart costs
     print(f"tts  load first {load_s:.2f} s, again {timed(lambda: PiperTts().load())[0]:.2f} s")
@@ -61,14 +64,19 @@ def bench_tts() -> tuple[PiperTts, np.ndarray]:
           f"(RTF {seconds / (audio.shape[0] / tts.sample_rate):.2f})")
     pair = ["The fox jumps over the log and lands softly.", "Chat, are you ready for the boss fight tonight?"]
     for threads in (1, 2):
-        voice = PiperTts(intra_threads=threads)
-        voice.load()
-        sequential = median_of(lambda v=voice: [v.synthesize(t) for t in pair], 3)
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            parallel = median_of(lambda v=voice: list(pool.map(v.synthesize, pair)), 3)
-        print(f"tts  intra_op_threads={threads}: two sentences sequential {sequential * 1000:.0f} ms, "
-              f"on 2 threads {parallel * 1000:.0f} ms")
-    return tts, soxr.resample(audio, tts.sample_rate, 16000).astype(np.float32)
+        bench_tts_threads(threads, pair)
+    return tts, np.asarray(soxr.resample(audio, tts.sample_rate, 16000), dtype=np.float32)
+
+
+def bench_tts_threads(threads: int, pair: list[str]) -> None:
+    """Two sentences on one Piper voice with `threads` intra-op threads: one after the other, then on 2 threads."""
+    voice = PiperTts(intra_threads=threads)
+    voice.load()
+    sequential = median_of(lambda: [voice.synthesize(t) for t in pair], 3)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parallel = median_of(lambda: list(pool.map(voice.synthesize, pair)), 3)
+    print(f"tts  intra_op_threads={threads}: two sentences sequential {sequential * 1000:.0f} ms, "
+          f"on 2 threads {parallel * 1000:.0f} ms")
 
 
 def bench_asr(clip: np.ndarray) -> None:

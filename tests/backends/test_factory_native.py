@@ -29,12 +29,10 @@ def test_defaults_are_the_embedded_local_models() -> None:
 
 
 def test_settings_choose_openai_and_pass_options() -> None:
-    settings = Settings()
-    settings.llm.backend = "openai"
-    settings.llm.base_url = "http://127.0.0.1:1234/v1/"
-    settings.llm.model = "qwen"
-    settings.llm.retries = 5
-    settings.asr.cpu_threads = 1
+    settings = Settings().with_values({
+        "llm.backend": "openai", "llm.base_url": "http://127.0.0.1:1234/v1/", "llm.model": "qwen",
+        "llm.retries": 5, "asr.cpu_threads": 1,
+    })
     backends = build_backends(settings, None)
     assert isinstance(backends.llm, OpenAiLlm)
     assert backends.llm.base_url == "http://127.0.0.1:1234/v1" and backends.llm.model == "qwen"
@@ -43,8 +41,7 @@ def test_settings_choose_openai_and_pass_options() -> None:
 
 
 def test_persona_voice_overrides_voice_not_speed() -> None:
-    settings = Settings()
-    settings.tts.length_scale = 1.2
+    settings = Settings().with_values({"tts.length_scale": 1.2})
     persona = Persona(name="Kitsu", voice=VoiceSpec(model="/voices/fox.onnx", speaker=3, speed=2.0))
     tts = build_backends(settings, persona).tts
     assert isinstance(tts, PiperTts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -13,19 +13,25 @@ import soxr
 
 from kitsu_tui.backends.base import ChatMessage, GenerationParams
 
+if TYPE_CHECKING:
+    from kitsu_tui.backends.asr_whisper import WhisperAsr
+    from kitsu_tui.backends.llm_llama import LlamaLlm
+    from kitsu_tui.backends.tts_piper import PiperTts
+    from kitsu_tui.backends.vad_silero import SileroVad
+
 pytestmark = pytest.mark.models
 
 SENTENCE = "Hello Kitsu, how are you today?"
 
 
 @pytest.fixture(scope="module")
-def spoken(real_tts: Any) -> np.ndarray:
+def spoken(real_tts: PiperTts) -> np.ndarray:
     """SENTENCE spoken by Piper, resampled to 16 kHz for VAD and ASR."""
     audio = real_tts.synthesize(SENTENCE)
-    return soxr.resample(audio, real_tts.sample_rate, 16000).astype(np.float32)
+    return np.asarray(soxr.resample(audio, real_tts.sample_rate, 16000), dtype=np.float32)
 
 
-def test_piper_speaks_the_sentence(real_tts: Any) -> None:
+def test_piper_speaks_the_sentence(real_tts: PiperTts) -> None:
     audio = real_tts.synthesize(SENTENCE)
     assert audio.dtype == np.float32 and audio.ndim == 1
     assert real_tts.sample_rate == 22050
@@ -37,7 +43,7 @@ def test_piper_speaks_the_sentence(real_tts: Any) -> None:
     assert real_tts.synthesize("   ").shape == (0,)
 
 
-def test_piper_is_safe_from_two_threads(real_tts: Any) -> None:
+def test_piper_is_safe_from_two_threads(real_tts: PiperTts) -> None:
     texts = ["The fox jumps over the log.", "Chat, are you ready for the boss fight?"] * 2
     alone = [real_tts.synthesize(t).shape[0] for t in texts[:2]]
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -46,7 +52,7 @@ def test_piper_is_safe_from_two_threads(real_tts: Any) -> None:
         assert audio.dtype == np.float32 and abs(audio.shape[0] - expected) < 0.2 * expected
 
 
-def test_whisper_hears_piper(real_asr: Any, spoken: np.ndarray) -> None:
+def test_whisper_hears_piper(real_asr: WhisperAsr, spoken: np.ndarray) -> None:
     result = real_asr.transcribe(spoken, hotwords="Kitsu")
     words = result.text.lower()
     assert "kitsu" in words and "how are you" in words and "today" in words
@@ -55,7 +61,7 @@ def test_whisper_hears_piper(real_asr: Any, spoken: np.ndarray) -> None:
     assert "how are you" in partial.text.lower()
 
 
-def test_whisper_says_nothing_on_silence_or_noise(real_asr: Any) -> None:
+def test_whisper_says_nothing_on_silence_or_noise(real_asr: WhisperAsr) -> None:
     silence = np.zeros(32000, dtype=np.float32)
     noise = (np.random.default_rng(7).standard_normal(32000) * 0.01).astype(np.float32)
     for clip in (silence, noise):
@@ -65,7 +71,7 @@ def test_whisper_says_nothing_on_silence_or_noise(real_asr: Any) -> None:
             assert result.no_speech_prob > 0.5
 
 
-def test_silero_separates_speech_from_silence(real_vad: Any, spoken: np.ndarray) -> None:
+def test_silero_separates_speech_from_silence(real_vad: SileroVad, spoken: np.ndarray) -> None:
     real_vad.reset()
     frames = spoken[: spoken.shape[0] // 512 * 512].reshape(-1, 512)
     probs = [real_vad.speech_prob(frame) for frame in frames]
@@ -79,7 +85,7 @@ def test_silero_separates_speech_from_silence(real_vad: Any, spoken: np.ndarray)
     assert (time.perf_counter() - started) / 50 < 0.005  # ~0.2 ms measured; generous for a busy machine
 
 
-def test_smollm2_streams_and_honours_stop(real_llm: Any) -> None:
+def test_smollm2_streams_and_honours_stop(real_llm: LlamaLlm) -> None:
     messages = [
         ChatMessage("system", "You are Kitsu, a cheerful fox VTuber. Answer in one or two short sentences."),
         ChatMessage("user", "Hi Kitsu! What is your favourite snack?"),
@@ -100,7 +106,7 @@ def test_smollm2_streams_and_honours_stop(real_llm: Any) -> None:
     assert len(seen) == 3
 
 
-def test_aside_completion_leaves_the_conversation_cache_as_it_was(real_llm: Any) -> None:
+def test_aside_completion_leaves_the_conversation_cache_as_it_was(real_llm: LlamaLlm) -> None:
     """A memory summary in between does not change the next reply nor make it re-read the conversation."""
     conversation = [
         ChatMessage("system", "You are Kitsu, a cheerful fox VTuber. Answer in one short sentence."),

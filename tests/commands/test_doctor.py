@@ -117,9 +117,8 @@ async def test_vts_token_is_tried_against_the_plugin_api(tmp_path: Path) -> None
     vts = FakeVTS(token="good-token-123")
     port = await vts.start()
     try:
-        settings = Settings()
-        settings.vts.enabled, settings.vts.url = True, f"ws://127.0.0.1:{port}"
-        settings.vts.token_path = tmp_path / "vts.token"
+        settings = Settings().with_values({"vts.enabled": True, "vts.url": f"ws://127.0.0.1:{port}",
+                                           "vts.token_path": tmp_path / "vts.token"})
         settings.vts.token_path.write_text("good-token-123")
         accepted = await check_vts(settings)
         settings.vts.token_path.write_text("stale-token-456")

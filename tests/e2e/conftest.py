@@ -6,16 +6,19 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from kitsu_tui.backends.tts_piper import PiperTts
 
 ROOT = Path(__file__).resolve().parents[2]
 KITSU = str(Path(sys.executable).with_name("kitsu"))
 
 
 @pytest.fixture(scope="session")
-def utterance_wav(real_tts: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def utterance_wav(real_tts: PiperTts, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A WAV of a known question, spoken by the bundled Piper voice (at its own 22.05 kHz rate)."""
     from kitsu_tui.audio.wav import write_wav
 

@@ -6,11 +6,14 @@ import json
 import re
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .conftest import KITSU
+
+if TYPE_CHECKING:
+    from kitsu_tui.backends.asr_whisper import WhisperAsr
 
 pytestmark = pytest.mark.models
 
@@ -25,7 +28,7 @@ def run_kitsu(args: list[str], home: tuple[Path, dict[str, str]], timeout: float
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def test_voice_turn_end_to_end(utterance_wav: Path, kitsu_home: tuple[Path, dict[str, str]], real_asr: Any) -> None:
+def test_voice_turn_end_to_end(utterance_wav: Path, kitsu_home: tuple[Path, dict[str, str]], real_asr: WhisperAsr) -> None:
     from kitsu_tui.audio.wav import load_wav
 
     record_dir = kitsu_home[0] / "replies"

@@ -5,16 +5,23 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from kitsu_tui.audio.inputs import WavFileInput
 from kitsu_tui.audio.outputs import NullOutput
+from kitsu_tui.backends.base import Backends
 from kitsu_tui.config.persona import load_persona
 from kitsu_tui.config.settings import Settings
-from kitsu_tui.engine.engine import Backends, Engine
+from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import Source
+
+if TYPE_CHECKING:
+    from kitsu_tui.backends.asr_whisper import WhisperAsr
+    from kitsu_tui.backends.llm_llama import LlamaLlm
+    from kitsu_tui.backends.tts_piper import PiperTts
+    from kitsu_tui.backends.vad_silero import SileroVad
 
 pytestmark = pytest.mark.models
 
@@ -43,7 +50,7 @@ class LagProbe:
         self._task.cancel()
 
 
-async def test_loop_never_stalls_over_50ms(real_vad: Any, real_asr: Any, real_llm: Any, real_tts: Any,
+async def test_loop_never_stalls_over_50ms(real_vad: SileroVad, real_asr: WhisperAsr, real_llm: LlamaLlm, real_tts: PiperTts,
                                            utterance_wav: Path) -> None:
     settings = Settings()
     persona = load_persona(settings.paths.personas_dir, "kitsu")

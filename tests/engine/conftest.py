@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from kitsu_tui.audio.outputs import NullOutput
+from kitsu_tui.backends.base import Backends
 from kitsu_tui.backends.fakes import FakeAsr, FakeLlm, FakeTts, FakeVad
 from kitsu_tui.config.persona import Persona
 from kitsu_tui.config.settings import Settings
-from kitsu_tui.engine.engine import Backends, Engine
+from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import Event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,12 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def make_settings(**engine: Any) -> Settings:
     """Settings pointing at the repo's personas/prompts, with engine overrides."""
-    settings = Settings()
-    settings.paths.personas_dir = ROOT / "personas"
-    settings.paths.prompts_dir = ROOT / "prompts"
-    for key, value in engine.items():
-        setattr(settings.engine, key, value)
-    return settings
+    changes: dict[str, Any] = {"paths.personas_dir": ROOT / "personas", "paths.prompts_dir": ROOT / "prompts"}
+    changes.update({f"engine.{key}": value for key, value in engine.items()})
+    return Settings().with_values(changes)
 
 
 def make_persona() -> Persona:
@@ -53,7 +51,22 @@ class Recorder:
         return [e for e in self.events if e.kind == kind]
 
 
-EngineFactory = Callable[..., Any]
+def fake_llm(engine: Engine) -> FakeLlm:
+    """The engine's LLM, which in these tests is always a FakeLlm."""
+    llm = engine.backends.llm
+    assert isinstance(llm, FakeLlm)
+    return llm
+
+
+def fake_tts(engine: Engine) -> FakeTts:
+    """The engine's TTS, which in these tests is always a FakeTts (or a subclass)."""
+    tts = engine.backends.tts
+    assert isinstance(tts, FakeTts)
+    return tts
+
+
+EngineFactory = Callable[..., Awaitable[tuple[Engine, Recorder]]]
+"""make_engine(llm=..., tts=..., asr=..., settings=..., inputs=..., **Engine kwargs) -> (started engine, recorder)."""
 
 
 @pytest.fixture

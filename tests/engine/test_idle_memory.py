@@ -6,6 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from kitsu_tui.backends.base import ChatMessage
 from kitsu_tui.backends.fakes import FakeLlm, FakeTts
 from kitsu_tui.config.persona import IdleSpec
 from kitsu_tui.engine.events import Source
@@ -13,23 +14,23 @@ from kitsu_tui.memory import MemoryStore
 from kitsu_tui.memory.module import MemoryModule
 from kitsu_tui.safety import Moderator
 
-from .conftest import ROOT
+from .conftest import ROOT, EngineFactory, fake_tts
 
 
-async def test_idle_line_after_quiet_spell_and_at_most_max_in_a_row(make_engine) -> None:
+async def test_idle_line_after_quiet_spell_and_at_most_max_in_a_row(make_engine: EngineFactory) -> None:
     engine, rec = await make_engine()
     engine.persona = engine.persona.model_copy(
         update={"idle": IdleSpec(idle_after_s=5, max_in_a_row=1, lines=["Is anybody out there?"])})
-    engine.last_activity = time.monotonic() - 60
+    engine.idle.last_activity = time.monotonic() - 60
     await asyncio.sleep(1.5)
     await asyncio.wait_for(engine.wait_idle(), 10)
     assert [r["spoken"] for r in engine.records] == ["Is anybody out there?"]
-    engine.last_activity = time.monotonic() - 60
+    engine.idle.last_activity = time.monotonic() - 60
     await asyncio.sleep(1.5)
     assert len(engine.records) == 1, "max_in_a_row stops idle talk until someone says something"
 
 
-async def test_memory_module_stores_only_spoken_text(make_engine, tmp_path: Path) -> None:
+async def test_memory_module_stores_only_spoken_text(make_engine: EngineFactory, tmp_path: Path) -> None:
     store = MemoryStore(tmp_path / "memory.sqlite3")
     engine, rec = await make_engine(llm=FakeLlm(["First line is spoken. Second line is also spoken."]))
     engine.register_module(MemoryModule(store))
@@ -44,7 +45,7 @@ async def test_memory_module_stores_only_spoken_text(make_engine, tmp_path: Path
     assert engine.memory is None and not engine.module_on("memory")
 
 
-async def test_moderation_blocks_input_and_replaces_blocked_output(make_engine) -> None:
+async def test_moderation_blocks_input_and_replaces_blocked_output(make_engine: EngineFactory) -> None:
     moderator = Moderator(ROOT / "data" / "moderation")
     engine, rec = await make_engine(llm=FakeLlm(["Sure thing, friend. You should just kys right now. Bye bye now!"]),
                                     moderator=moderator)
@@ -58,13 +59,13 @@ async def test_moderation_blocks_input_and_replaces_blocked_output(make_engine) 
     assert ("input", "allow") in decisions and ("output", "block") in decisions
     blocked = [e for e in rec.of("SentenceStateChanged") if e.status == "blocked"]
     assert len(blocked) == 1
-    synthesized = engine.backends.tts.calls
+    synthesized = fake_tts(engine).calls
     assert all("kys" not in text for text in synthesized), "a blocked sentence is never synthesized"
     assert engine.persona.safe_line in record["spoken"] and "kys" not in record["spoken"]
     assert "Bye bye now!" in record["spoken"], "the turn continues after the safe line"
 
 
-async def test_summary_runs_while_a_reply_plays_and_a_waiting_turn_interrupts_it(make_engine, tmp_path: Path) -> None:
+async def test_summary_runs_while_a_reply_plays_and_a_waiting_turn_interrupts_it(make_engine: EngineFactory, tmp_path: Path) -> None:
     """A viewer's turn never waits behind a memory summary: it runs during playback, stops when a turn is
     waiting, and the extractive summary is stored instead."""
     store = MemoryStore(tmp_path / "memory.sqlite3", summary_every=2)
@@ -73,7 +74,7 @@ async def test_summary_runs_while_a_reply_plays_and_a_waiting_turn_interrupts_it
 
     answers = iter(["Okay, that is fun.", "Red umbrellas are bold.", "Green ones look like leaves."])
 
-    def reply(messages: list) -> str:
+    def reply(messages: list[ChatMessage]) -> str:
         if messages[0].content.startswith("Summarize"):
             loop.call_soon_threadsafe(summary_started.set)
             return " ".join(["fact"] * 200)  # 200 tokens x 20 ms: a 4 s summary unless it is interrupted
@@ -97,7 +98,7 @@ async def test_summary_runs_while_a_reply_plays_and_a_waiting_turn_interrupts_it
     assert rows and rows[0][0] == "extractive" and "fact fact" not in rows[0][1]
 
 
-async def test_next_prompt_starts_with_what_was_warmed_while_the_reply_played(make_engine) -> None:
+async def test_next_prompt_starts_with_what_was_warmed_while_the_reply_played(make_engine: EngineFactory) -> None:
     """The cache is filled during playback with the conversation as it will be: the next prompt extends it."""
     llm = FakeLlm(["Umbrellas are great, friend.", "Green is nice too."])
     engine, rec = await make_engine(llm=llm)

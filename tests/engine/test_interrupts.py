@@ -8,13 +8,13 @@ from kitsu_tui.backends.fakes import FakeLlm
 from kitsu_tui.engine.events import SentenceStatus, Source
 from kitsu_tui.engine.listener import Utterance
 
-from .conftest import make_settings
+from .conftest import EngineFactory, Recorder, make_settings
 
 LONG = ("This is the first sentence of a long story. Then a second sentence follows it. "
         "A third sentence keeps going on and on. The fourth sentence should never be heard.")
 
 
-async def wait_for_event(rec, kind: str, limit_s: float = 10) -> None:
+async def wait_for_event(rec: Recorder, kind: str, limit_s: float = 10) -> None:
     async def poll() -> None:
         while not rec.of(kind):  # noqa: ASYNC110 - polling a plain list the engine appends to
             await asyncio.sleep(0.01)
@@ -26,13 +26,13 @@ def utterance(text: str) -> Utterance:
     return Utterance(1, text, now - 1, now, now, 10.0)
 
 
-async def test_barge_in_interrupts_and_history_keeps_only_played_text(make_engine) -> None:
+async def test_barge_in_interrupts_and_history_keeps_only_played_text(make_engine: EngineFactory) -> None:
     engine, rec = await make_engine(llm=FakeLlm([LONG, "Oh, sorry! Go ahead."]),
                                     settings=make_settings(barge_in="min_words", barge_in_min_words=3))
     assert engine.submit_text("tell me a story")
     await wait_for_event(rec, "PlaybackStarted")
     await asyncio.sleep(0.3)
-    await engine._on_utterance(utterance("wait stop please kitsu"))
+    await engine.admission.on_utterance(utterance("wait stop please kitsu"))
     interrupted = rec.of("Interrupted")
     assert interrupted and interrupted[0].reason == "barge-in"
     first_turn = interrupted[0].turn_id
@@ -47,34 +47,34 @@ async def test_barge_in_interrupts_and_history_keeps_only_played_text(make_engin
     assert record["interrupted"]
     assert record["spoken"] and len(record["spoken"]) < len(LONG)
     assert "never be heard" not in record["spoken"]
-    assert ("assistant", record["spoken"]) in engine.history
-    assert all("never be heard" not in text for _, text in engine.history)
+    assert ("assistant", record["spoken"]) in engine.conversation.history
+    assert all("never be heard" not in text for _, text in engine.conversation.history)
     # the person's words became the next turn
     assert engine.records[-1]["transcript"] == "wait stop please kitsu"
 
 
-async def test_echo_of_own_voice_does_not_interrupt(make_engine) -> None:
+async def test_echo_of_own_voice_does_not_interrupt(make_engine: EngineFactory) -> None:
     engine, rec = await make_engine(llm=FakeLlm([LONG]))
     engine.submit_text("story please")
     await wait_for_event(rec, "PlaybackStarted")
-    await engine._on_utterance(utterance("the first sentence of a long story"))  # the mic hears the speakers
-    await engine._on_utterance(utterance("yes"))  # too short in min_words mode
+    await engine.admission.on_utterance(utterance("the first sentence of a long story"))  # the mic hears the speakers
+    await engine.admission.on_utterance(utterance("yes"))  # too short in min_words mode
     assert not rec.of("Interrupted")
     await asyncio.wait_for(engine.wait_idle(), 20)
     assert len(engine.records) == 1 and not engine.records[0]["interrupted"]
 
 
-async def test_ignore_mode_never_interrupts(make_engine) -> None:
+async def test_ignore_mode_never_interrupts(make_engine: EngineFactory) -> None:
     engine, rec = await make_engine(llm=FakeLlm(["Short reply here. And another one."]),
                                     settings=make_settings(barge_in="ignore"))
     engine.submit_text("hi")
     await wait_for_event(rec, "PlaybackStarted")
-    await engine._on_utterance(utterance("please stop talking right now"))
+    await engine.admission.on_utterance(utterance("please stop talking right now"))
     await asyncio.wait_for(engine.wait_idle(), 10)
     assert not rec.of("Interrupted")
 
 
-async def test_skip_drops_only_the_playing_sentence(make_engine) -> None:
+async def test_skip_drops_only_the_playing_sentence(make_engine: EngineFactory) -> None:
     engine, rec = await make_engine(llm=FakeLlm(["Skip this sentence right now please. But keep this one."]))
     engine.submit_text("go")
     await wait_for_event(rec, "PlaybackStarted")
@@ -88,13 +88,13 @@ async def test_skip_drops_only_the_playing_sentence(make_engine) -> None:
     assert (0, SentenceStatus.SKIPPED) in statuses and (1, SentenceStatus.DONE) in statuses
 
 
-async def test_panic_stops_everything_mutes_and_refuses_until_cleared(make_engine) -> None:
+async def test_panic_stops_everything_mutes_and_refuses_until_cleared(make_engine: EngineFactory) -> None:
     engine, rec = await make_engine(llm=FakeLlm([LONG, "After panic.", "Third."]))
     engine.submit_text("one")
     engine.submit_text("two", Source.CHAT, "b")
     await wait_for_event(rec, "PlaybackStarted")
     engine.panic()
-    assert engine.panicked and engine.muted and engine.pending.empty()
+    assert engine.panicked and engine.muted and engine.queue.pending.empty()
     assert rec.of("Interrupted")[-1].reason == "panic"
     await asyncio.wait_for(engine.wait_idle(), 10)
     assert not engine.player.busy
@@ -108,14 +108,14 @@ async def test_panic_stops_everything_mutes_and_refuses_until_cleared(make_engin
     assert engine.records[-1]["spoken"] == "After panic."
 
 
-async def test_panic_hooks_of_modules_fire(make_engine) -> None:
+async def test_panic_hooks_of_modules_fire(make_engine: EngineFactory) -> None:
     engine, rec = await make_engine()
     calls: list[bool] = []
 
     class Obs:
         name = "obs"
 
-        async def start(self, engine) -> None:  # type: ignore[no-untyped-def]
+        async def start(self, engine: object) -> None:
             pass
 
         async def stop(self) -> None:
@@ -133,7 +133,7 @@ async def test_panic_hooks_of_modules_fire(make_engine) -> None:
     assert any("scene BRB" in e.message for e in rec.of("Notice"))
 
 
-async def test_stop_while_speaking_returns_promptly(make_engine) -> None:
+async def test_stop_while_speaking_returns_promptly(make_engine: EngineFactory) -> None:
     engine, rec = await make_engine(llm=FakeLlm([LONG]))
     engine.submit_text("talk")
     await wait_for_event(rec, "PlaybackStarted")

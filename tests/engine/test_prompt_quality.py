@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kitsu_tui.backends.base import ChatMessage, GenerationParams
 from kitsu_tui.backends.fakes import FakeLlm
 from kitsu_tui.config.persona import Example, LlmSpec, load_persona
+from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import Source
 from kitsu_tui.engine.hygiene import RecentReplies, ReplyHygiene, is_greeting
 from kitsu_tui.engine.mood import MoodFilter
@@ -17,10 +19,13 @@ from kitsu_tui.memory import MemoryStore
 from kitsu_tui.memory.module import MemoryModule
 from kitsu_tui.memory.summary import StoredTurn, clean_summary, extractive_summary
 
-from .conftest import ROOT
+from .conftest import ROOT, EngineFactory, fake_tts
+
+if TYPE_CHECKING:
+    from kitsu_tui.backends.llm_llama import LlamaLlm
 
 
-async def chat(engine, text: str, author: str) -> dict:
+async def chat(engine: Engine, text: str, author: str) -> dict[str, Any]:
     assert engine.submit_text(text, Source.CHAT, author)
     await asyncio.wait_for(engine.wait_idle(), 15)
     return engine.records[-1]
@@ -34,7 +39,7 @@ def clean_all(hygiene: ReplyHygiene, chunks: list[str]) -> list[str]:
 # --- prompt builder -------------------------------------------------------------------------------------------------
 
 
-async def test_prompt_uses_roles_and_never_a_login_label(make_engine) -> None:
+async def test_prompt_uses_roles_and_never_a_login_label(make_engine: EngineFactory) -> None:
     """The viewer's line is a plain user message; history holds user/assistant turns without 'login: ' labels."""
     llm = FakeLlm(["Snacks are the best thing ever.", "Blue like the night sky, friend."])
     engine, _ = await make_engine(llm=llm)
@@ -48,10 +53,10 @@ async def test_prompt_uses_roles_and_never_a_login_label(make_engine) -> None:
     assert prompt[4] == ChatMessage("assistant", "Snacks are the best thing ever.")
     assert not any("fan32" in m.content or "pixelpanda88" in m.content for m in prompt)
     assert not any(m.name for m in prompt[:-1])
-    assert ("user", "what's your favorite color?") in engine.history
+    assert ("user", "what's your favorite color?") in engine.conversation.history
 
 
-async def test_the_login_travels_as_the_message_name_and_is_spoken_only_to_greet(make_engine) -> None:
+async def test_the_login_travels_as_the_message_name_and_is_spoken_only_to_greet(make_engine: EngineFactory) -> None:
     """The login is the user message's `name`, never its text; a reply may say it only when the viewer greeted."""
     llm = FakeLlm(["Hiii fan32, welcome to the den!", "Thanks fan32, snacks are life."])
     engine, _ = await make_engine(llm=llm)
@@ -61,7 +66,7 @@ async def test_the_login_travels_as_the_message_name_and_is_spoken_only_to_greet
     answered = await chat(engine, "what's your favorite snack?", "fan32")
     assert llm.prompts[-1][-1].content == "what's your favorite snack?"
     assert answered["spoken"] == "Thanks, snacks are life."
-    assert ("user", "hi kitsu!") in engine.history and not any(m.name for m in llm.prompts[-1][:-1])
+    assert ("user", "hi kitsu!") in engine.conversation.history and not any(m.name for m in llm.prompts[-1][:-1])
     await chat(engine, "how are you?", "odd name!")
     assert llm.prompts[-1][-1].name == "odd_name_", "OpenAI accepts only [A-Za-z0-9_-] names"
 
@@ -76,7 +81,7 @@ def test_stop_sequences_cover_role_markers_and_labels(tmp_path: Path) -> None:
     assert LlmSpec().max_sentences == 3
 
 
-async def test_notes_never_quote_the_persona(make_engine, tmp_path: Path) -> None:
+async def test_notes_never_quote_the_persona(make_engine: EngineFactory, tmp_path: Path) -> None:
     """Recalled memory leaves out kitsu's own lines; a viewer's recalled line loses its login label."""
     store = MemoryStore(tmp_path / "memory.sqlite3")
     llm = FakeLlm(["Purple umbrellas are the best hats for little foxes.", "Rain is cozy and fun."])
@@ -85,8 +90,8 @@ async def test_notes_never_quote_the_persona(make_engine, tmp_path: Path) -> Non
     await engine.toggle_module("memory", True)
     await chat(engine, "do you like purple umbrellas?", "alice")
     await chat(engine, "is it raining?", "bob")
-    await engine.prompt.refresh_notes("purple umbrellas for foxes", exclude_recent=0)
-    conversation = await engine.prompt.conversation([])
+    await engine.conversation.refresh_notes("purple umbrellas for foxes", exclude_recent=0)
+    conversation = await engine.conversation.conversation([])
     notes = [m.content for m in conversation if m.content.startswith("Things you remember")]
     assert notes, "the viewer's line about umbrellas is recalled"
     assert "best hats for little foxes" not in notes[0]
@@ -181,7 +186,7 @@ def test_say_turns_are_not_touched() -> None:
     assert hygiene.clean("Chat, are you still there?") == "Chat, are you still there?"
 
 
-async def test_engine_drops_labels_dialogue_and_repeats_before_speech(make_engine) -> None:
+async def test_engine_drops_labels_dialogue_and_repeats_before_speech(make_engine: EngineFactory) -> None:
     """Through the real TurnRunner: what reaches TTS is clean, and a repeated line is not said again."""
     llm = FakeLlm(["fan32: Snacks are the best! You said: \"I love snacks.\" Cookies are my favorite.",
                    "Snacks are the best! Pretzels are great too."])
@@ -190,11 +195,11 @@ async def test_engine_drops_labels_dialogue_and_repeats_before_speech(make_engin
     assert first["spoken"] == "Snacks are the best! Cookies are my favorite."
     second = await chat(engine, "any other snack?", "pixelpanda88")
     assert second["spoken"] == "Pretzels are great too."
-    assert engine.backends.tts.calls == ["Snacks are the best!", "Cookies are my favorite.", "Pretzels are great too."]
-    assert list(engine.recent_replies) == [first["spoken"], second["spoken"]]
+    assert fake_tts(engine).calls == ["Snacks are the best!", "Cookies are my favorite.", "Pretzels are great too."]
+    assert list(engine.conversation.recent_replies) == [first["spoken"], second["spoken"]]
 
 
-async def test_sentence_budget_stops_the_llm(make_engine) -> None:
+async def test_sentence_budget_stops_the_llm(make_engine: EngineFactory) -> None:
     """The persona's max_sentences ends the reply; the LLM is told to stop and the rest is never spoken."""
     reply = "One is fun. Two is more fun. Three is a lot. Four is too many. Five is silly. Six!"
     llm = FakeLlm([reply], token_delay_s=0.01)
@@ -209,7 +214,7 @@ async def test_sentence_budget_stops_the_llm(make_engine) -> None:
 # --- the embedded model ---------------------------------------------------------------------------------------------
 
 
-def test_embedded_model_opens_every_reply_with_a_mood_tag(real_llm) -> None:
+def test_embedded_model_opens_every_reply_with_a_mood_tag(real_llm: LlamaLlm) -> None:
     """With the constraint, SmolLM2-135M writes a known [mood] tag first; the mood filter reads it as the model's."""
     persona = load_persona(ROOT / "personas", "kitsu", ROOT / "prompts")
     system = persona.build_system_prompt(ROOT / "prompts")

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from kitsu_tui.backends.base import Audio
 from kitsu_tui.backends.fakes import FakeLlm, FakeTts
+from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import SentenceStatus, Source
 
-from .conftest import make_settings
+from .conftest import EngineFactory, make_settings
 
 
-async def run_chat(engine, text: str = "hello", limit_s: float = 15) -> dict:
+async def run_chat(engine: Engine, text: str = "hello", limit_s: float = 15) -> dict[str, Any]:
     assert engine.submit_text(text, Source.CHAT, "viewer")
     await asyncio.wait_for(engine.wait_idle(), limit_s)
     return engine.records[-1]
 
 
-async def test_chat_turn_event_order(make_engine) -> None:
+async def test_chat_turn_event_order(make_engine: EngineFactory) -> None:
     engine, rec = await make_engine(llm=FakeLlm(["Hello there little fox! How are you today? I am great."]))
     record = await run_chat(engine)
     kinds = rec.kinds(turn_id=record["turn"])
@@ -34,11 +37,11 @@ async def test_chat_turn_event_order(make_engine) -> None:
     assert 0 <= lat["llm_first_token"] <= lat["first_clause"]
     assert lat["first_audio"] > 0 and lat["total"] >= lat["first_audio"]
     # history holds what was said
-    assert engine.history[-2] == ("user", "hello")  # no "login: text" line for the model to copy
-    assert engine.history[-1] == ("assistant", record["spoken"])
+    assert engine.conversation.history[-2] == ("user", "hello")  # no "login: text" line for the model to copy
+    assert engine.conversation.history[-1] == ("assistant", record["spoken"])
 
 
-async def test_parallel_tts_is_delivered_in_order(make_engine) -> None:
+async def test_parallel_tts_is_delivered_in_order(make_engine: EngineFactory) -> None:
     first = "The first sentence is slow to make."
     tts = FakeTts(delays={first: 0.4}, delay_s=0.02)
     engine, rec = await make_engine(llm=FakeLlm([f"{first} The second one is quick. Third!"], token_delay_s=0.0),
@@ -51,7 +54,7 @@ async def test_parallel_tts_is_delivered_in_order(make_engine) -> None:
     assert [e.played_text for e in finished] == [first, "The second one is quick.", "Third!"]
 
 
-async def test_llm_waits_while_the_first_sentence_is_synthesized(make_engine) -> None:
+async def test_llm_waits_while_the_first_sentence_is_synthesized(make_engine: EngineFactory) -> None:
     """first_audio_priority: no token is generated while the first sentence's speech is being made; then it goes on."""
     reply = "Hello there little fox! " + " ".join(f"word{i}" for i in range(40)) + "."
 
@@ -69,7 +72,7 @@ async def test_llm_waits_while_the_first_sentence_is_synthesized(make_engine) ->
     assert await tokens_during_first_synthesis(False) > 10
 
 
-async def test_llm_error_does_not_kill_the_engine(make_engine) -> None:
+async def test_llm_error_does_not_kill_the_engine(make_engine: EngineFactory) -> None:
     llm = FakeLlm(["Second turn works fine."], fail_with="model exploded")
     engine, rec = await make_engine(llm=llm)
     broken = await run_chat(engine, "first")
@@ -79,9 +82,9 @@ async def test_llm_error_does_not_kill_the_engine(make_engine) -> None:
     assert ok["spoken"] == "Second turn works fine." and not ok["error"]
 
 
-async def test_tts_error_skips_only_that_sentence(make_engine) -> None:
+async def test_tts_error_skips_only_that_sentence(make_engine: EngineFactory) -> None:
     class FlakyTts(FakeTts):
-        def synthesize(self, text: str, speed: float = 1.0):  # type: ignore[no-untyped-def]
+        def synthesize(self, text: str, speed: float = 1.0) -> Audio:
             if "broken" in text:
                 raise RuntimeError("voice crashed")
             return super().synthesize(text, speed)
@@ -95,7 +98,7 @@ async def test_tts_error_skips_only_that_sentence(make_engine) -> None:
     assert [e.index for e in skipped] == [1]
 
 
-async def test_llm_off_refuses_typed_turns_and_say_still_works(make_engine) -> None:
+async def test_llm_off_refuses_typed_turns_and_say_still_works(make_engine: EngineFactory) -> None:
     engine, rec = await make_engine()
     await engine.toggle_module("llm", False)
     assert not engine.submit_text("are you there?")
@@ -109,9 +112,9 @@ async def test_llm_off_refuses_typed_turns_and_say_still_works(make_engine) -> N
     assert record["spoken"]
 
 
-async def test_speech_gate_holds_speech_until_cleared(make_engine) -> None:
+async def test_speech_gate_holds_speech_until_cleared(make_engine: EngineFactory) -> None:
     engine, rec = await make_engine(llm=FakeLlm(["Held line here."]))
-    gate = {"reason": "scene BRB is live"}
+    gate: dict[str, str | None] = {"reason": "scene BRB is live"}
     engine.add_speech_gate("obs", lambda: gate["reason"])
     assert engine.submit_text("hi")
     await asyncio.sleep(0.5)
@@ -122,7 +125,7 @@ async def test_speech_gate_holds_speech_until_cleared(make_engine) -> None:
     assert rec.of("PlaybackStarted") and engine.records[-1]["spoken"] == "Held line here."
 
 
-async def test_lipsync_follows_played_audio_at_30hz_or_more(make_engine) -> None:
+async def test_lipsync_follows_played_audio_at_30hz_or_more(make_engine: EngineFactory) -> None:
     from kitsu_tui.audio.lipsync import LipsyncAnalyzer
 
     analyzer = LipsyncAnalyzer()

@@ -11,6 +11,8 @@ from kitsu_tui.audio.inputs import WavFileInput
 from kitsu_tui.audio.wav import write_wav
 from kitsu_tui.backends.fakes import FakeAsr, FakeLlm
 
+from .conftest import EngineFactory
+
 
 def burst_wav(path: Path, speech_s: float, rate: int = 16000) -> Path:
     """A 'spoken' tone burst between short silences."""
@@ -21,7 +23,7 @@ def burst_wav(path: Path, speech_s: float, rate: int = 16000) -> Path:
     return path
 
 
-async def test_voice_turn_event_order(make_engine, tmp_path: Path) -> None:
+async def test_voice_turn_event_order(make_engine: EngineFactory, tmp_path: Path) -> None:
     asr = FakeAsr(["hello kitsu how are you?"])
     source = WavFileInput([burst_wav(tmp_path / "a.wav", 1.8)], realtime=True, trailing_silence_s=1.0)
     engine, rec = await make_engine(asr=asr, llm=FakeLlm(["I am great, thanks for asking!"]), inputs=[source])
@@ -47,14 +49,14 @@ async def test_voice_turn_event_order(make_engine, tmp_path: Path) -> None:
     assert any(partial for size, partial in asr.calls) and any(not partial for size, partial in asr.calls)
 
 
-async def test_short_noise_is_not_a_turn(make_engine, tmp_path: Path) -> None:
+async def test_short_noise_is_not_a_turn(make_engine: EngineFactory, tmp_path: Path) -> None:
     source = WavFileInput([burst_wav(tmp_path / "click.wav", 0.1)], realtime=True, trailing_silence_s=0.8)
     engine, rec = await make_engine(inputs=[source])
     await asyncio.wait_for(engine.wait_inputs_done(), 10)
     assert not rec.of("SpeechStarted") and not engine.records
 
 
-async def test_muted_mic_hears_nothing(make_engine, tmp_path: Path) -> None:
+async def test_muted_mic_hears_nothing(make_engine: EngineFactory, tmp_path: Path) -> None:
     source = WavFileInput([burst_wav(tmp_path / "a.wav", 1.0)], realtime=True, lead_in_s=0.3)
     engine, rec = await make_engine(inputs=[source])
     engine.set_muted(True)
@@ -71,7 +73,7 @@ def two_bursts_wav(path: Path, gap_s: float, rate: int = 16000) -> Path:
     return path
 
 
-async def test_speculative_reply_is_discarded_when_the_person_goes_on(make_engine, tmp_path: Path) -> None:
+async def test_speculative_reply_is_discarded_when_the_person_goes_on(make_engine: EngineFactory, tmp_path: Path) -> None:
     asr = FakeAsr(["first half", "first half and the rest"])
     source = WavFileInput([two_bursts_wav(tmp_path / "two.wav", 0.25)], realtime=True, trailing_silence_s=1.0)
     engine, rec = await make_engine(asr=asr, llm=FakeLlm(["Reply to the half.", "Reply to all of it."]),
@@ -84,10 +86,10 @@ async def test_speculative_reply_is_discarded_when_the_person_goes_on(make_engin
     assert engine.records[0]["spoken"] == "Reply to all of it."
     heard = [e.text for e in rec.of("PlaybackStarted")]
     assert heard == ["Reply to all of it."], "the discarded reply was never heard"
-    assert all("half." not in text for _, text in engine.history)
+    assert all("half." not in text for _, text in engine.conversation.history)
 
 
-async def test_unfinished_sentence_waits_longer_before_answering(make_engine, tmp_path: Path) -> None:
+async def test_unfinished_sentence_waits_longer_before_answering(make_engine: EngineFactory, tmp_path: Path) -> None:
     source = WavFileInput([burst_wav(tmp_path / "a.wav", 1.0)], realtime=True, trailing_silence_s=1.5)
     engine, rec = await make_engine(asr=FakeAsr(["so I was thinking,"]), inputs=[source])
     await asyncio.wait_for(engine.wait_inputs_done(), 15)

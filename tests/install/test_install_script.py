@@ -228,6 +228,7 @@ def test_test_command_runs_linters_then_pytest_and_fails_loudly(
     order = [line.split()[0] for line in log.splitlines() if not line.startswith("CMAKE_ARGS=")]
     assert order == ["ruff", "mypy", "lint-imports", "pytest"]
     assert re.search(r"^pytest -q -rs --timeout=\d+ -k smoke$", log, re.M)
+    assert re.search(r"^mypy kitsu_tui tests$", log, re.M)
     if expected_error:
         assert expected_error in result.stderr
         assert result.stderr.rstrip().splitlines()[-1].startswith("error: failed:")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kitsu_tui.config.settings import TwitchSettings
-from kitsu_tui.integrations.chat import ChatMessage
+from kitsu_tui.integrations.chat import ChatLine
 from kitsu_tui.integrations.chat_queue import ChatQueue, cap_length, spam_reason
 
 
@@ -17,16 +17,16 @@ class Clock:
         return self.t
 
 
-def msg(clock: Clock, text: str, login: str = "viewer", badges: tuple[str, ...] = ()) -> ChatMessage:
+def msg(clock: Clock, text: str, login: str = "viewer", badges: tuple[str, ...] = ()) -> ChatLine:
     """A chat message received now."""
-    return ChatMessage(text=text, login=login, user_id=f"id-{login}", badges=frozenset(badges), received=clock.t)
+    return ChatLine(text=text, login=login, user_id=f"id-{login}", badges=frozenset(badges), received=clock.t)
 
 
 def make(**overrides: object) -> tuple[ChatQueue, Clock]:
     """A queue on a fake clock."""
     clock = Clock()
     settings = TwitchSettings(**{"reply_interval_s": 5.0, "user_cooldown_s": 20.0, "duplicate_window_s": 60.0,
-                                 "max_queue": 3, "max_chars": 40, **overrides})  # type: ignore[arg-type]
+                                 "max_queue": 3, "max_chars": 40, **overrides})
     return ChatQueue(settings, clock), clock
 
 

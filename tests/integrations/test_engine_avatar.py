@@ -10,17 +10,18 @@ import numpy as np
 
 from kitsu_tui.audio.lipsync import LipsyncAnalyzer
 from kitsu_tui.audio.outputs import NullOutput
+from kitsu_tui.backends.base import Backends
 from kitsu_tui.backends.fakes import FakeAsr, FakeLlm, FakeTts, FakeVad
 from kitsu_tui.config.persona import MoodSpec, Persona
 from kitsu_tui.config.settings import Settings, VmcSettings, VtsSettings
-from kitsu_tui.engine.engine import Backends, Engine
+from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import Event, ModuleState, PlaybackFinished, PlaybackStarted, Source
 from kitsu_tui.integrations.vmc import VmcModule
 from kitsu_tui.integrations.vtube_studio import VtsModule
 
 from .conftest import wait_until
 from .fake_vts import FakeVTS
-from .test_vmc import VmcReceiver
+from .vmc_receiver import VmcReceiver
 
 REPLY = "[happy] Hello there little fox! How are you doing on this fine day?"
 

@@ -9,16 +9,18 @@ from pathlib import Path
 import pytest
 
 from kitsu_tui.audio.outputs import NullOutput
+from kitsu_tui.backends.base import Backends
 from kitsu_tui.backends.fakes import FakeAsr, FakeLlm, FakeTts, FakeVad
 from kitsu_tui.config.persona import Persona
 from kitsu_tui.config.settings import Settings
-from kitsu_tui.engine.engine import Backends, Engine
+from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import ModuleState
 from kitsu_tui.integrations.factory import attach_integrations
+from kitsu_tui.integrations.vtube_studio import VtsModule
 
 from .conftest import wait_until
 from .obs_peer import free_port
-from .test_vmc import VmcReceiver
+from .vmc_receiver import VmcReceiver
 
 
 async def test_attach_toggle_and_states(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,13 +29,12 @@ async def test_attach_toggle_and_states(tmp_path: Path, monkeypatch: pytest.Monk
         monkeypatch.delenv(f"KITSU_TWITCH_{var}", raising=False)
     receiver = VmcReceiver()
     receiver.thread.start()
-    settings = Settings()
-    settings.paths.data_dir = tmp_path
-    settings.obs.enabled = True
-    settings.obs.port = free_port()
-    settings.vmc.enabled = True
-    settings.vmc.port = receiver.port
-    settings.twitch.enabled = True
+    settings = Settings().with_values({
+        "paths.data_dir": tmp_path,
+        "obs.enabled": True, "obs.port": free_port(),
+        "vmc.enabled": True, "vmc.port": receiver.port,
+        "twitch.enabled": True,
+    })
     backends = Backends(vad=FakeVad(), asr=FakeAsr(), llm=FakeLlm(), tts=FakeTts())
     engine = Engine(settings, Persona(name="Kitsu", system_prompt="hi"), backends, NullOutput(16000))
     await engine.start()
@@ -42,7 +43,8 @@ async def test_attach_toggle_and_states(tmp_path: Path, monkeypatch: pytest.Monk
         modules = await attach_integrations(engine, settings)
         assert time.perf_counter() - t < 0.05
         assert [m.name for m in modules] == ["obs", "vts", "vmc", "twitch"]
-        assert modules[1].tokens.path == tmp_path / "vts.token"
+        vts = modules[1]
+        assert isinstance(vts, VtsModule) and vts.tokens.path == tmp_path / "vts.token"
         states = engine.module_states
         await wait_until(lambda: states["obs"][0] is ModuleState.ERROR and states["vmc"][0] is ModuleState.ON
                          and states["twitch"][0] is ModuleState.ERROR, within=5)
@@ -56,7 +58,7 @@ async def test_attach_toggle_and_states(tmp_path: Path, monkeypatch: pytest.Monk
         assert len(receiver.snapshot()) <= count + 1
         await engine.toggle_module("vmc", True)
         await wait_until(lambda: len(receiver.snapshot()) > count + 5)
-        assert states["vmc"][0] is ModuleState.ON
+        assert engine.module_states["vmc"][0] is ModuleState.ON  # not states[...]: mypy keeps it narrowed to OFF
     finally:
         for name in ("obs", "vmc", "twitch"):
             await engine.toggle_module(name, False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from pydantic import SecretStr
@@ -19,7 +19,8 @@ from kitsu_tui.engine.events import (
     PipelineStateChanged,
     Source,
 )
-from kitsu_tui.integrations.chat import ChatMessage
+from kitsu_tui.integrations.chat import ChatLine
+from kitsu_tui.integrations.chat_commands import CommandResult
 from kitsu_tui.integrations.twitch import KitsuTwitchClient, TwitchModule
 
 from .conftest import wait_until
@@ -50,6 +51,14 @@ async def twitch_client() -> Any:
         await client.close()
 
 
+class Chatter(TypedDict):
+    """Who sends a chat_notification()."""
+
+    login: str
+    user_id: str
+    badges: tuple[str, ...]
+
+
 def settings(**overrides: Any) -> TwitchSettings:
     """Fast pacing for tests."""
     return TwitchSettings(**{"reply_interval_s": 0.0, "user_cooldown_s": 0.0, **overrides})
@@ -57,15 +66,20 @@ def settings(**overrides: Any) -> TwitchSettings:
 
 async def test_eventsub_payload_becomes_a_chat_turn(engine: EngineDouble, twitch_client: Any,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """channel.chat.message -> twitchio.ChatMessage -> kitsu ChatMessage -> queue -> engine.submit_text."""
+    """channel.chat.message -> twitchio.ChatMessage -> kitsu ChatLine -> queue -> engine.submit_text."""
     from .twitch_payloads import NOTIFICATION
 
     for var in ("CHANNEL", "BOT_ID", "CLIENT_ID", "CLIENT_SECRET", "ACCESS_TOKEN", "REFRESH_TOKEN"):
         monkeypatch.delenv(f"KITSU_TWITCH_{var}", raising=False)
     module = TwitchModule(settings())
-    seen: list[ChatMessage] = []
+    seen: list[ChatLine] = []
     original = module.receive
-    module.receive = lambda m: (seen.append(m), original(m))[1]  # type: ignore[method-assign]
+
+    def spy(message: ChatLine) -> None:
+        seen.append(message)
+        original(message)
+
+    monkeypatch.setattr(module, "receive", spy)
     await module.start(engine)
     try:
         parsed = dispatch(twitch_client(module), NOTIFICATION)
@@ -97,9 +111,9 @@ async def test_mod_commands_and_ignored_commands(engine: EngineDouble, twitch_cl
     client = twitch_client(module)
     engine.bus.emit(ModuleStateChanged(module="obs", state=ModuleState.ON))
     await asyncio.sleep(0.05)
-    mod = {"login": "moddy", "user_id": "4004", "badges": ("moderator",)}
-    owner = {"login": BROADCASTER[0], "user_id": BROADCASTER[1], "badges": ()}
-    lines = [(mod, "!mute"), (mod, "!unmute"), (mod, "!skip"), (owner, "!panic"), (owner, "!unpanic"),
+    mod: Chatter = {"login": "moddy", "user_id": "4004", "badges": ("moderator",)}
+    owner: Chatter = {"login": BROADCASTER[0], "user_id": BROADCASTER[1], "badges": ()}
+    lines: list[tuple[Chatter, str]] = [(mod, "!mute"), (mod, "!unmute"), (mod, "!skip"), (owner, "!panic"), (owner, "!unpanic"),
              (owner, "!scene Just Chatting"), (mod, "!toggle vts off"), (mod, "!toggle obs"),
              (mod, "!persona luna"), (mod, "!dance"),
              ({"login": "viewer9", "user_id": "9009", "badges": ("subscriber", "vip")}, "!skip")]
@@ -129,7 +143,7 @@ async def test_pacing_waits_for_the_engine_and_the_interval(engine: EngineDouble
         await asyncio.sleep(0.05)
         for login, text, badges in (("a", "first plain question", ()), ("b", "second plain question", ()),
                                     ("c", "a subscriber asks", ("subscriber",))):
-            await module.handle(ChatMessage(text=text, login=login, badges=frozenset(badges)))
+            await module.handle(ChatLine(text=text, login=login, badges=frozenset(badges)))
         await asyncio.sleep(0.4)
         assert engine.submitted == []
         t0 = time.monotonic()
@@ -194,5 +208,23 @@ async def test_reconnects_when_twitchio_gives_up_its_socket(engine: EngineDouble
         await wait_until(lambda: len(logins) == 2 and module.state is ModuleState.ON)
         assert ("twitch", ModuleState.ERROR, "Twitch chat connection to #kitsu closed - retrying") in engine.states
         assert len(subscribed) == 2
+    finally:
+        await module.stop()
+
+
+async def test_scene_command_finds_the_registered_obs_module(engine: EngineDouble) -> None:
+    """Without a wired scene switcher, !scene goes to the OBS module registered with the engine."""
+    from kitsu_tui.config.settings import ObsSettings
+    from kitsu_tui.integrations.obs import ObsModule
+
+    module = TwitchModule(settings())
+    await module.start(engine)
+    try:
+        owner = ChatLine(text="!scene BRB", login=BROADCASTER[0], user_id=BROADCASTER[1], badges=frozenset({"broadcaster"}))
+        missing = await module.handle(owner)
+        assert missing == CommandResult(False, f"!scene from {BROADCASTER[0]} failed: OBS module is not available")
+        engine.register_module(ObsModule(ObsSettings()))
+        offline = await module.handle(owner)
+        assert isinstance(offline, CommandResult) and not offline.ran and "OBS is not connected" in offline.detail
     finally:
         await module.stop()

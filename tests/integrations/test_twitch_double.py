@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from kitsu_tui.config.settings import TwitchSettings
 from kitsu_tui.engine.engine import Engine
-from kitsu_tui.engine.events import ModuleState, TurnCompleted
+from kitsu_tui.engine.events import Event, ModuleState, ModuleStateChanged, TurnCompleted
 from kitsu_tui.integrations import twitch as twitch_module
 from kitsu_tui.integrations.twitch import TwitchModule
 
@@ -81,11 +81,21 @@ async def test_login_subscribe_and_answer_chat_over_the_network(stream: Stream) 
     assert not any(t.get("author") == "Troll" for t in stream.turns)  # blocked before it became a turn
 
 
+def twitch_states(states: list[ModuleState]) -> Callable[[Event], None]:
+    """A bus listener that appends each state the twitch module announces."""
+
+    def listener(event: Event) -> None:
+        if isinstance(event, ModuleStateChanged) and event.module == "twitch":
+            states.append(event.state)
+
+    return listener
+
+
 async def test_session_reconnect_keeps_the_subscription_and_chat_flowing(stream: Stream) -> None:
     """session_reconnect: twitchio moves to the new URL; the next line arrives on the new session."""
     await wait_until(lambda: stream.twitch.state is ModuleState.ON, within=15)
     states: list[ModuleState] = []
-    stream.engine.bus.add_listener(lambda e: states.append(e.state) if getattr(e, "module", "") == "twitch" else None)
+    stream.engine.bus.add_listener(twitch_states(states))
     old = await stream.double.reconnect()
     await wait_until(lambda: old not in stream.double.sessions and len(stream.double.sessions) == 1, within=10)
     assert stream.double.chat_subscription()["transport"]["session_id"] != old
@@ -99,7 +109,7 @@ async def test_revocation_makes_the_module_log_in_and_subscribe_again(stream: St
     """A revoked chat subscription: the module reports it, reconnects from scratch and chat works again."""
     await wait_until(lambda: stream.twitch.state is ModuleState.ON, within=15)
     states: list[ModuleState] = []
-    stream.engine.bus.add_listener(lambda e: states.append(e.state) if getattr(e, "module", "") == "twitch" else None)
+    stream.engine.bus.add_listener(twitch_states(states))
     await stream.double.revoke()
     await wait_until(lambda: ModuleState.ERROR in states and stream.twitch.state is ModuleState.ON, within=15)
     assert stream.double.chat_subscription()["status"] == "enabled"

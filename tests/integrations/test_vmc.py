@@ -8,13 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from kitsu_tui.config.persona import MoodSpec, Persona
 from kitsu_tui.config.settings import VmcSettings
 from kitsu_tui.engine.events import ModuleState, MoodChanged, MouthUpdated
 from kitsu_tui.integrations.avatar import Blinker
 from kitsu_tui.integrations.vmc import VmcModule
 
 from .conftest import wait_until
-from .engine_double import EngineDouble, MoodAction, PersonaDouble
+from .engine_double import EngineDouble
 from .vmc_receiver import VmcReceiver
 
 
@@ -29,7 +30,7 @@ def receiver() -> Iterator[VmcReceiver]:
 
 async def test_frames_follow_mouth_and_mood(receiver: VmcReceiver) -> None:
     """Mouth shapes rise and fall with MouthUpdated, mood reaches Joy, frames arrive at >= 30 Hz."""
-    persona = PersonaDouble(moods={"happy": MoodAction(vmc={"Joy": 1.0})})
+    persona = Persona(name="kitsu", moods={"happy": MoodSpec(vmc={"Joy": 1.0})})
     engine = EngineDouble(persona)
     module = VmcModule(VmcSettings(port=receiver.port, rate_hz=60))
     await module.start(engine)

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from kitsu_tui.config.persona import MoodSpec, Persona
 from kitsu_tui.config.settings import VtsSettings
 from kitsu_tui.engine.events import ModuleState, MoodChanged, MouthUpdated
 from kitsu_tui.integrations.vtube_studio import VtsModule
 
 from .conftest import wait_until
-from .engine_double import EngineDouble, MoodAction, PersonaDouble
+from .engine_double import EngineDouble
 from .fake_vts import FakeVTS
 
 
@@ -47,7 +48,7 @@ async def speak(engine: EngineDouble, seconds: float) -> tuple[float, float]:
 async def test_first_run_token_mouth_and_mood(vts: tuple[FakeVTS, int], tmp_path: Path) -> None:
     """Token requested and stored 0600; MouthOpen follows the signal at >= 30 Hz; mood reaches an expression."""
     fake, port = vts
-    engine = EngineDouble(PersonaDouble(moods={"happy": MoodAction(expression="happy.exp3.json", hotkey="Wave")}))
+    engine = EngineDouble(Persona(name="kitsu", moods={"happy": MoodSpec(expression="happy.exp3.json", hotkey="Wave")}))
     module = make(port, tmp_path)
     await module.start(engine)
     try:

@@ -76,7 +76,7 @@ async def test_summary_cadence_and_llm_fallback(store: MemoryStore) -> None:
     async def broken(_: str) -> str:
         raise RuntimeError("model crashed")
 
-    results = []
+    results: list[str] = []
     for i in range(12):
         await store.add_turn(i, "user" if i % 2 == 0 else "assistant", f"We talk about pizza toppings, round {i}", "chat", "alice")
         summarizer = [good, junk, broken][len(results) % 3]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ..integrations.obs_peer import ObsPeer, running_obs
+
+if TYPE_CHECKING:
+    from kitsu_tui.backends.tts_piper import PiperTts
 
 QUESTIONS = ("Hello Kitsu, what is your favorite color?", "What do you like to eat for breakfast?")
 """What the streamer asks out loud, in order (the second one after panic is cleared and the mic unmuted)."""
@@ -22,7 +25,7 @@ def obs_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObsPeer]:
 
 
 @pytest.fixture(scope="module")
-def question_wavs(real_tts: Any, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+def question_wavs(real_tts: PiperTts, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """QUESTIONS spoken by the bundled Piper voice, one WAV each (at the voice's own 22.05 kHz)."""
     from kitsu_tui.audio.wav import write_wav
 

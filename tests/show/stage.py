@@ -16,9 +16,10 @@ from pydantic import SecretStr
 from kitsu_tui.audio.base import Audio
 from kitsu_tui.audio.inputs import WavFileInput
 from kitsu_tui.audio.outputs import NullOutput
+from kitsu_tui.backends.base import Backends
 from kitsu_tui.bootstrap import EngineParts, build_engine
 from kitsu_tui.config.settings import ObsSettings, Settings, TwitchSettings, VmcSettings, VtsSettings
-from kitsu_tui.engine.engine import Backends, Engine
+from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import Event, ModuleState, ModuleStateChanged, TurnCompleted
 
 from ..integrations.fake_vts import FakeVTS

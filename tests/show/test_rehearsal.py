@@ -13,14 +13,15 @@ import math
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 from textual.pilot import Pilot
 
+from kitsu_tui.backends.base import Backends
 from kitsu_tui.config.persona import Persona, load_persona
 from kitsu_tui.config.settings import TwitchSettings
-from kitsu_tui.engine.engine import Backends, Engine
+from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import (
     Interrupted,
     ModerationDecided,
@@ -46,6 +47,12 @@ from kitsu_tui.tui.widgets.chat import ChatInput
 from ..integrations.obs_peer import ObsPeer
 from ..tui.helpers import started
 from .stage import ROOT, Stage, TappedOutput, build_obs_scenes, obs_state, until
+
+if TYPE_CHECKING:
+    from kitsu_tui.backends.asr_whisper import WhisperAsr
+    from kitsu_tui.backends.llm_llama import LlamaLlm
+    from kitsu_tui.backends.tts_piper import PiperTts
+    from kitsu_tui.backends.vad_silero import SileroVad
 
 pytestmark = [pytest.mark.peers, pytest.mark.models]
 
@@ -168,8 +175,8 @@ def expected_avatar(stage: Stage, personas: dict[str, Persona]) -> tuple[set[str
     return expressions, hotkeys
 
 
-async def test_rehearsal_the_whole_show(obs_peer: ObsPeer, question_wavs: list[Path], real_vad: Any,
-                                       real_asr: Any, real_llm: Any, real_tts: Any, tmp_path: Path,
+async def test_rehearsal_the_whole_show(obs_peer: ObsPeer, question_wavs: list[Path], real_vad: SileroVad,
+                                       real_asr: WhisperAsr, real_llm: LlamaLlm, real_tts: PiperTts, tmp_path: Path,
                                        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     """Voice, chat (spam, hostile, mod commands), operator keys, panic, a persona switch, OBS and VTS outages."""
     caplog.set_level(logging.INFO)
@@ -312,7 +319,7 @@ async def test_rehearsal_the_whole_show(obs_peer: ObsPeer, question_wavs: list[P
             # The LLM may still be filling its cache for the next turn: quit once that is done, as an operator
             # who waits a moment after the last reply (a warm-up cannot be cut short, and on a loaded 2-core
             # machine it can outlast the console's 10 s shutdown budget).
-            await asyncio.wait_for(engine.llm_worker.call(lambda: None), 60)
+            await asyncio.wait_for(engine.workers.llm.call(lambda: None), 60)
             await pilot.press("ctrl+q")
         assert app.return_code == 0
     finally:

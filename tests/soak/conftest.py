@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from kitsu_tui.audio.wav import write_wav
+from kitsu_tui.backends.base import Backends
 from kitsu_tui.backends.fakes import FakeAsr, FakeLlm, FakeTts, FakeVad
 from kitsu_tui.config.settings import Settings
-from kitsu_tui.engine.engine import Backends
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,16 +20,16 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def soak_settings(tmp_path: Path) -> Settings:
     """Settings with the shipped personas/prompts and a private copy of data/ (moderation rules)."""
-    settings = Settings()
-    settings.paths.personas_dir = ROOT / "personas"
-    settings.paths.prompts_dir = ROOT / "prompts"
     data = tmp_path / "data"
     shutil.copytree(ROOT / "data", data, ignore=shutil.ignore_patterns("memory.sqlite3*", "*token*"))
-    settings.paths.data_dir = data
-    settings.paths.log_dir = tmp_path / "logs"
-    settings.audio.play_audio = False
-    settings.telemetry.interval_s = 0.2
-    return settings
+    return Settings().with_values({
+        "paths.personas_dir": ROOT / "personas",
+        "paths.prompts_dir": ROOT / "prompts",
+        "paths.data_dir": data,
+        "paths.log_dir": tmp_path / "logs",
+        "audio.play_audio": False,
+        "telemetry.interval_s": 0.2,
+    })
 
 
 def fake_backends(llm: FakeLlm | None = None, asr: FakeAsr | None = None) -> Backends:
@@ -46,6 +46,6 @@ def tone_wav(path: Path, seconds: float, rate: int = 16000) -> Path:
 
 
 @pytest.fixture
-def backends_factory() -> Any:
+def backends_factory() -> Callable[..., Backends]:
     """fake_backends as a fixture, for tests that want fresh fakes."""
     return fake_backends

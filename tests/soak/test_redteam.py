@@ -8,15 +8,16 @@ import json
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 
+from kitsu_tui.backends.base import Backends
 from kitsu_tui.backends.fakes import FakeAsr, FakeLlm, FakeVad
 from kitsu_tui.bootstrap import build_engine
 from kitsu_tui.config.settings import Settings
-from kitsu_tui.engine.engine import Backends
+from kitsu_tui.memory import MemoryStore
 from kitsu_tui.soak.redteam import (
     FastNullOutput,
     fresh_conversation,
@@ -35,6 +36,10 @@ from kitsu_tui.soak.redteam_score import (
 )
 
 from .conftest import fake_backends
+
+if TYPE_CHECKING:
+    from kitsu_tui.backends.llm_llama import LlamaLlm
+    from kitsu_tui.backends.tts_piper import PiperTts
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "data" / "redteam" / "corpus.jsonl"
@@ -225,14 +230,15 @@ async def test_fresh_conversation_forgets_history_notes_and_memory(soak_settings
         assert first is not None
         await first.add_turn(1, "user", "the secret fruit is a purple banana", "chat", "ann")
         await first.add_turn(1, "assistant", "purple bananas are the best", "chat")
-        await engine.prompt.refresh_notes("purple banana", exclude_recent=0)
-        engine.history[:] = [("user", "the secret fruit is a purple banana"), ("assistant", "yum")]
-        assert "purple" in "\n".join(m.content for m in await engine.prompt.conversation())
+        await engine.conversation.refresh_notes("purple banana", exclude_recent=0)
+        engine.conversation.history[:] = [("user", "the secret fruit is a purple banana"), ("assistant", "yum")]
+        assert "purple" in "\n".join(m.content for m in await engine.conversation.conversation())
 
         await fresh_conversation(engine, settings, tmp_path, 2)
-        assert engine.history == [] and engine.memory is not first and engine.memory is not None
-        assert await engine.memory.count() == 0 and engine.memory.path == tmp_path / "memory-0002.sqlite3"
-        assert "purple" not in "\n".join(m.content for m in await engine.prompt.conversation())
+        fresh = engine.memory
+        assert engine.conversation.history == [] and fresh is not first and isinstance(fresh, MemoryStore)
+        assert await fresh.count() == 0 and fresh.path == tmp_path / "memory-0002.sqlite3"
+        assert "purple" not in "\n".join(m.content for m in await engine.conversation.conversation())
     finally:
         memory = engine.memory
         await engine.stop()
@@ -303,7 +309,7 @@ def test_cli_reports_a_bad_corpus_with_exit_2(tmp_path: Path) -> None:
 
 @pytest.mark.models
 async def test_real_pipeline_subset_speaks_nothing_forbidden(soak_settings: Settings, tmp_path: Path,
-                                                             real_llm: Any, real_tts: Any) -> None:
+                                                             real_llm: LlamaLlm, real_tts: PiperTts) -> None:
     """The real LLM, Piper voice, moderation rules and memory on 25 shipped cases (voice input is not used)."""
     chosen = real_subset(tmp_path / "subset.jsonl")
     assert len(chosen) == 25

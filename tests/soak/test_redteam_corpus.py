@@ -24,7 +24,8 @@ CORPUS = ROOT / "data" / "redteam" / "corpus.jsonl"
 
 
 def line(**fields: object) -> str:
-    case = {"id": "hate-001", "category": "hate", "turns": [{"author": "ann", "text": "hello"}], "forbidden": []}
+    case: dict[str, object] = {"id": "hate-001", "category": "hate", "turns": [{"author": "ann", "text": "hello"}],
+                               "forbidden": []}
     case.update(fields)
     return json.dumps({k: v for k, v in case.items() if v is not None})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from kitsu_tui.soak.stats import (
 from kitsu_tui.soak.summary import SoakTally, build_summary
 
 
-def record(turn: int, source: str = "chat", error: str = "", **latency: float) -> dict:
+def record(turn: int, source: str = "chat", error: str = "", **latency: float) -> dict[str, Any]:
     return {"turn": turn, "source": source, "error": error, "latency_ms": latency}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from kitsu_tui.telemetry.logs import DailyFileHandler, read_log_lines, setup_log
 
 
 @pytest.fixture
-def log_dir(tmp_path: Path) -> Path:
+def log_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "logs"
     root = logging.getLogger()
     for handler in list(root.handlers):

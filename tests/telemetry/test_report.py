@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from kitsu_tui.audio.outputs import NullOutput
+from kitsu_tui.backends.base import Backends
 from kitsu_tui.backends.fakes import FakeAsr, FakeLlm, FakeTts, FakeVad
 from kitsu_tui.bootstrap import attach_modules
 from kitsu_tui.commands.report import report_command
-from kitsu_tui.engine.engine import Backends, Engine
+from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import ModuleState, Source
 from kitsu_tui.safety import Moderator
 from kitsu_tui.soak.report import build_report, read_show_log
@@ -31,19 +32,18 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run_report(*args: Any, **kwargs: Any) -> tuple[int, str, str]:
+def run_report(show: Path | None, latest: bool, log_dir: Path, as_json: bool = False,
+               csv_dir: Path | None = None) -> tuple[int, str, str]:
     """report_command's exit code, stdout and stderr."""
     out, err = io.StringIO(), io.StringIO()
-    code = report_command(*args, out=out, err=err, **kwargs)
+    code = report_command(show, latest, log_dir, as_json=as_json, csv_dir=csv_dir, out=out, err=err)
     return code, out.getvalue(), err.getvalue()
 
 
 async def test_report_of_a_recorded_show(tmp_path: Path) -> None:
     """Chat turns, a blocked line, a panic with OBS's step report, and OBS down all show long."""
-    settings = make_settings()
-    settings.paths.log_dir = tmp_path / "logs"
-    settings.telemetry.interval_s = 0.1
-    settings.obs.enabled, settings.obs.port = True, closed_port()
+    settings = make_settings().with_values({"paths.log_dir": tmp_path / "logs", "telemetry.interval_s": 0.1,
+                                            "obs.enabled": True, "obs.port": closed_port()})
     engine = Engine(settings, make_persona(),
                     Backends(FakeVad(), FakeAsr(), FakeLlm(["Minecraft is next!", "Hello there, friend.",
                                                             "I love green tea."], token_delay_s=0.0),

@@ -16,10 +16,11 @@ import pytest
 from pydantic import SecretStr
 
 from kitsu_tui.audio.outputs import NullOutput
+from kitsu_tui.backends.base import Backends
 from kitsu_tui.backends.fakes import FakeAsr, FakeLlm, FakeTts, FakeVad
 from kitsu_tui.bootstrap import attach_modules
 from kitsu_tui.config.settings import Settings
-from kitsu_tui.engine.engine import Backends, Engine
+from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import ModuleState, PipelineState, Source, SystemStatsSampled
 from kitsu_tui.safety import Moderator
 from kitsu_tui.telemetry.jsonl import JsonlWriter
@@ -48,10 +49,8 @@ async def wait_for(predicate: Any, within: float = 5.0) -> None:
 async def show_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Engine, Settings]]:
     """A real engine (fake models) with the shipped moderation rules, telemetry and the show log attached."""
     monkeypatch.setenv("KITSU_OBS_PASSWORD", OBS_PASSWORD)
-    settings = make_settings()
-    settings.paths.log_dir = tmp_path / "logs"
-    settings.telemetry.interval_s = 0.1
-    settings.twitch.access_token = SecretStr(TWITCH_TOKEN)
+    settings = make_settings().with_values({"paths.log_dir": tmp_path / "logs", "telemetry.interval_s": 0.1,
+                                            "twitch.access_token": SecretStr(TWITCH_TOKEN)})
     engine = Engine(settings, make_persona(),
                     Backends(FakeVad(), FakeAsr(), FakeLlm(token_delay_s=0.0), FakeTts(ms_per_char=2.0)),
                     NullOutput(16000), moderator=Moderator(ROOT / "data" / "moderation"),
@@ -104,8 +103,7 @@ async def test_the_show_goes_on_when_the_log_cannot_be_written(tmp_path: Path,
                                                                caplog: pytest.LogCaptureFixture) -> None:
     """A log root that is a regular file: one warning line, and the engine still answers."""
     caplog.set_level(logging.WARNING, logger="kitsu.showlog")
-    settings = make_settings()
-    settings.paths.log_dir = tmp_path / "not-a-dir"
+    settings = make_settings().with_values({"paths.log_dir": tmp_path / "not-a-dir"})
     settings.paths.log_dir.write_text("occupied")
     engine = Engine(settings, make_persona(),
                     Backends(FakeVad(), FakeAsr(), FakeLlm(["First answer.", "Second answer."], token_delay_s=0.0),

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from kitsu_tui.audio.outputs import NullOutput
+from kitsu_tui.backends.base import Backends
 from kitsu_tui.backends.fakes import FakeAsr, FakeLlm, FakeTts, FakeVad
 from kitsu_tui.config.settings import Settings
-from kitsu_tui.engine.engine import Backends, Engine
+from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import ModuleState, SystemStatsSampled
 from kitsu_tui.telemetry.gpu import GpuProbe
 from kitsu_tui.telemetry.system import SystemMonitor, build_system_monitor, current_rss_mb, peak_rss_mb
@@ -91,10 +92,8 @@ def test_cpu_percent_sees_work() -> None:
 def test_settings_section() -> None:
     settings = Settings()
     assert settings.telemetry.enabled and settings.telemetry.interval_s == 2.0
-    settings.telemetry.interval_s = 0.5
-    monitor = build_system_monitor(settings)
+    monitor = build_system_monitor(settings.with_values({"telemetry.interval_s": 0.5}))
     assert monitor is not None and monitor.interval_s == 0.5 and monitor.name == "telemetry"
-    settings.telemetry.enabled = False
-    assert build_system_monitor(settings) is None
+    assert build_system_monitor(settings.with_values({"telemetry.enabled": False})) is None
     with pytest.raises(ValueError):
-        settings.telemetry.interval_s = 0.0
+        settings.with_values({"telemetry.interval_s": 0.0})

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from kitsu_tui.audio.outputs import NullOutput
+from kitsu_tui.backends.base import Backends
 from kitsu_tui.backends.fakes import FakeAsr, FakeLlm, FakeTts, FakeVad
 from kitsu_tui.bootstrap import EngineParts
 from kitsu_tui.config.persona import Persona
 from kitsu_tui.config.settings import Settings
-from kitsu_tui.engine.engine import Backends, Engine
+from kitsu_tui.engine.engine import Engine
 from kitsu_tui.tui.app import KitsuApp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,12 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def make_settings(tmp_path: Path | None = None) -> Settings:
     """Settings on the repo's personas/prompts, logs in tmp."""
-    settings = Settings()
-    settings.paths.personas_dir = ROOT / "personas"
-    settings.paths.prompts_dir = ROOT / "prompts"
+    changes: dict[str, Any] = {"paths.personas_dir": ROOT / "personas", "paths.prompts_dir": ROOT / "prompts"}
     if tmp_path is not None:
-        settings.paths.log_dir = tmp_path / "logs"
-    return settings
+        changes["paths.log_dir"] = tmp_path / "logs"
+    return Settings().with_values(changes)
 
 
 def fake_factory(settings: Settings, llm: FakeLlm | None = None, tts: FakeTts | None = None,
@@ -51,9 +50,11 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def app_factory(settings: Settings) -> Callable[..., KitsuApp]:
-    """Build a KitsuApp on fakes: app_factory(llm=..., tts=..., warnings=[...])."""
+    """Build a KitsuApp on fakes: app_factory(llm=..., tts=..., warnings=[...], settings=a changed copy)."""
+    default = settings
 
-    def build(**kwargs: Any) -> KitsuApp:
-        return KitsuApp(settings, fake_factory(settings, **kwargs), attach=None, blink=False)
+    def build(settings: Settings | None = None, **kwargs: Any) -> KitsuApp:
+        chosen = settings or default
+        return KitsuApp(chosen, fake_factory(chosen, **kwargs), attach=None, blink=False)
 
     return build

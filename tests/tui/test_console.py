@@ -52,29 +52,29 @@ async def test_missing_devices_are_announced_and_typed_turns_still_work(app_fact
     app = app_factory(warnings=["microphone unavailable: no audio devices found. Voice is off; type in the chat box.",
                                 "no speakers: replies are recorded to data/recordings/"])
     async with app.run_test(size=(100, 30)) as pilot:
-        await started(app, pilot)
+        engine = await started(app, pilot)
         lines = transcript(app)
         assert any(line.startswith("warning: microphone unavailable") for line in lines)
         assert any(line.startswith("warning: no speakers: replies are recorded") for line in lines)
         assert any(n.startswith("microphone unavailable") for n in notifications(app))
         assert app.main.query_one(StatusBar).mic == "no mic"
         await pilot.press(*"anyone there?", "enter")
-        await until(pilot, lambda: app.engine.records, what="a typed turn")
-        assert app.engine.records[0]["spoken"]
+        await until(pilot, lambda: engine.records, what="a typed turn")
+        assert engine.records[0]["spoken"]
 
 
 async def test_default_factory_on_a_machine_without_audio_devices(settings: Settings, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The real factory: no PulseAudio/sound card -> a microphone reason, a null sink and recordings to files."""
     monkeypatch.delenv("PULSE_SERVER", raising=False)
-    settings.paths.data_dir = tmp_path / "data"
-    settings.moderation.rules_dir = ROOT / "data" / "moderation"
+    settings = settings.with_values({"paths.data_dir": tmp_path / "data",
+                                     "moderation.rules_dir": ROOT / "data" / "moderation"})
     parts = default_engine_factory(settings)()
     try:
         assert any(w.startswith("microphone unavailable") and "type in the chat box" in w for w in parts.warnings)
         assert parts.engine.inputs == []
-        assert settings.audio.record_dir == tmp_path / "data" / "recordings"
-        assert any(f"{settings.audio.record_dir}/" in w for w in parts.warnings), parts.warnings
+        assert parts.engine.settings.audio.record_dir == tmp_path / "data" / "recordings"
+        assert any(f"{parts.engine.settings.audio.record_dir}/" in w for w in parts.warnings), parts.warnings
     finally:
         await parts.engine.stop()
 
@@ -84,10 +84,10 @@ async def test_untrusted_text_is_shown_literally(app_factory: AppFactory) -> Non
     app = app_factory()
     hostile = "hi\x1b[2J\x1b]0;pwned\x07 [bold red]x[/] \x1b[31mred"
     async with app.run_test(size=(100, 30)) as pilot:
-        await started(app, pilot)
-        app.engine.say(hostile)
-        app.engine.submit_text("hello", Source.CHAT, "evil\x1b[2Jname[/]")
-        await until(pilot, lambda: len(app.engine.records) == 2, what="both turns")
+        engine = await started(app, pilot)
+        engine.say(hostile)
+        engine.submit_text("hello", Source.CHAT, "evil\x1b[2Jname[/]")
+        await until(pilot, lambda: len(engine.records) == 2, what="both turns")
         await pilot.pause(0.2)
         lines = transcript(app)
         assert "say: hi [bold red]x[/] red" in lines

@@ -26,8 +26,7 @@ def panel_text(app: KitsuApp) -> str:
 async def test_review_sentence_is_shown_and_f7_puts_it_on_air(app_factory: AppFactory) -> None:
     app = app_factory(llm=FakeLlm(["Immigrants are so loud sometimes. Anyway, hello!"]), moderator=Moderator(RULES))
     async with app.run_test(size=(120, 36)) as pilot:
-        await started(app, pilot)
-        engine = app.engine
+        engine = await started(app, pilot)
         assert engine.submit_text("what about the neighbours?", Source.CHAT, "viewer")
         await until(pilot, lambda: engine.hold.items, what="a held sentence")
         await until(pilot, lambda: "REVIEW" in panel_text(app), what="the review row in the panel")
@@ -42,12 +41,10 @@ async def test_review_sentence_is_shown_and_f7_puts_it_on_air(app_factory: AppFa
 
 
 async def test_f8_dumps_one_and_f9_dumps_all(settings: Settings, app_factory: AppFactory) -> None:
-    settings.hold.chat = 60.0
     app = app_factory(llm=FakeLlm(["One thing here. Two things here.", "Three things here. Four things here."]),
-                      moderator=Moderator(RULES))
+                      moderator=Moderator(RULES), settings=settings.with_values({"hold.chat": 60.0}))
     async with app.run_test(size=(120, 36)) as pilot:
-        await started(app, pilot)
-        engine = app.engine
+        engine = await started(app, pilot)
         assert engine.submit_text("first", Source.CHAT, "viewer")
         await until(pilot, lambda: len(engine.hold.items) == 2, what="two delayed sentences")
         await until(pilot, lambda: "One thing here." in panel_text(app), what="the delayed rows")
@@ -56,7 +53,7 @@ async def test_f8_dumps_one_and_f9_dumps_all(settings: Settings, app_factory: Ap
         await pilot.press("f7")  # approve the other
         await until(pilot, lambda: engine.records, what="the first turn to finish")
         assert engine.records[-1]["spoken"] == "Two things here."
-        assert engine.history == [], "a reply with a dumped sentence stays out of history"
+        assert engine.conversation.history == [], "a reply with a dumped sentence stays out of history"
         assert engine.submit_text("second", Source.CHAT, "viewer")
         await until(pilot, lambda: len(engine.hold.items) == 2, what="two more delayed sentences")
         await pilot.press("f9")

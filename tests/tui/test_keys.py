@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from kitsu_tui.backends.fakes import FakeLlm, FakeTts
 from kitsu_tui.config.settings import Settings
-from kitsu_tui.engine.events import ModuleState, PipelineState, Source
+from kitsu_tui.engine.events import Event, ModuleState, PipelineState, PlaybackFinished, Source
 from kitsu_tui.tui.app import KitsuApp
 from kitsu_tui.tui.screens.confirm import ConfirmScreen
 from kitsu_tui.tui.screens.help import HelpScreen
@@ -31,10 +31,10 @@ async def test_typed_line_is_an_operator_turn(app_factory: AppFactory) -> None:
     """Plain text becomes submit_text(text, OPERATOR, 'operator') and the reply shows in the transcript."""
     app = app_factory(llm=FakeLlm(["Hi operator. Nice to see you."]))
     async with app.run_test(size=(100, 30)) as pilot:
-        await started(app, pilot)
+        engine = await started(app, pilot)
         await pilot.press(*"hello kitsu", "enter")
-        await until(pilot, lambda: app.engine and app.engine.records, what="a completed turn")
-        record = app.engine.records[-1]
+        await until(pilot, lambda: engine.records, what="a completed turn")
+        record = engine.records[-1]
         assert (record["origin"], record["author"], record["transcript"]) == ("operator", "operator", "hello kitsu")
         await until(pilot, lambda: "kitsu: Nice to see you." in transcript(app), what="the reply in the transcript")
         assert "operator: hello kitsu" in transcript(app)
@@ -45,14 +45,13 @@ async def test_panic_key_empties_queues_mutes_and_clearing_asks(app_factory: App
     """F12 stops speech, drops waiting turns and mutes; pressing it again asks before clearing."""
     app = app_factory(llm=FakeLlm([LONG_REPLY] * 4), tts=slow_tts())
     async with app.run_test(size=(100, 30)) as pilot:
-        await started(app, pilot)
-        engine = app.engine
+        engine = await started(app, pilot)
         for text in ("one", "two", "three"):
             assert engine.submit_text(text, Source.CHAT, "viewer")
         await until(pilot, lambda: engine.player.busy, what="playback")
         await pilot.press("f12")
         assert engine.panicked and engine.muted
-        assert engine.pending.empty()
+        assert engine.queue.pending.empty()
         await until(pilot, lambda: engine.current is None and not engine.player.busy, what="speech to stop")
         assert engine.state == PipelineState.PANIC
         await until(pilot, lambda: app.main.query_one(StatusBar).state == "panic", what="status bar PANIC")
@@ -78,12 +77,12 @@ async def test_mute_key_toggles_the_microphone(app_factory: AppFactory) -> None:
     """F2 mutes, F2 again unmutes; the pipeline state follows."""
     app = app_factory()
     async with app.run_test(size=(100, 30)) as pilot:
-        await started(app, pilot)
+        engine = await started(app, pilot)
         await pilot.press("f2")
-        assert app.engine.muted and app.engine.state == PipelineState.MUTED
+        assert engine.muted and engine.state == PipelineState.MUTED
         await until(pilot, lambda: app.main.query_one(StatusBar).state == "muted", what="status MUTED")
         await pilot.press("f2")
-        assert not app.engine.muted and app.engine.state == PipelineState.LISTENING
+        assert not engine.muted and engine.state == PipelineState.LISTENING
 
 
 async def test_skip_key_drops_the_playing_sentence(app_factory: AppFactory) -> None:
@@ -91,9 +90,13 @@ async def test_skip_key_drops_the_playing_sentence(app_factory: AppFactory) -> N
     app = app_factory(llm=FakeLlm([LONG_REPLY]), tts=slow_tts())
     played: list[tuple[int, bool]] = []
     async with app.run_test(size=(100, 30)) as pilot:
-        await started(app, pilot)
-        engine = app.engine
-        engine.bus.add_listener(lambda e: played.append((e.index, e.interrupted)) if e.kind == "PlaybackFinished" else None)
+        engine = await started(app, pilot)
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, PlaybackFinished):
+                played.append((event.index, event.interrupted))
+
+        engine.bus.add_listener(on_event)
         await pilot.press("f3")
         assert "nothing is playing" in notifications(app)
         engine.submit_text("talk", Source.CHAT, "viewer")
@@ -112,8 +115,7 @@ async def test_pause_key_holds_turns_until_resumed(app_factory: AppFactory) -> N
     """F4 pauses: a typed turn waits; F4 again resumes and it runs."""
     app = app_factory(llm=FakeLlm(["Back again."]))
     async with app.run_test(size=(100, 30)) as pilot:
-        await started(app, pilot)
-        engine = app.engine
+        engine = await started(app, pilot)
         await pilot.press("f4")
         assert engine.paused and engine.state == PipelineState.PAUSED
         await pilot.press(*"are you there", "enter")
@@ -129,12 +131,12 @@ async def test_llm_toggle_off_refuses_typed_turns(app_factory: AppFactory) -> No
     """Enter on the llm row switches it off in the engine; typed turns are then refused with a message."""
     app = app_factory()
     async with app.run_test(size=(100, 30)) as pilot:
-        await started(app, pilot)
+        engine = await started(app, pilot)
         toggles = app.main.query_one(ModuleToggles)
         toggles.focus()
         toggles.highlighted = toggles.names().index("llm")
         await pilot.press("enter")
-        await until(pilot, lambda: app.engine.module_states["llm"][0] == ModuleState.OFF, what="llm off")
+        await until(pilot, lambda: engine.module_states["llm"][0] == ModuleState.OFF, what="llm off")
         await until(pilot, lambda: toggles.states["llm"][0] == "off", what="llm row off")
         await pilot.press("f6")
         assert isinstance(app.focused, ChatInput)
@@ -143,20 +145,20 @@ async def test_llm_toggle_off_refuses_typed_turns(app_factory: AppFactory) -> No
         assert any("turn refused: llm is off" in n for n in notifications(app))
         toggles.focus()
         await pilot.press("space")
-        await until(pilot, lambda: app.engine.module_states["llm"][0] == ModuleState.ON, what="llm back on")
+        await until(pilot, lambda: engine.module_states["llm"][0] == ModuleState.ON, what="llm back on")
 
 
 async def test_unset_module_row_explains_itself(app_factory: AppFactory) -> None:
     """Toggling a module that is not configured says how to enable it and changes nothing."""
     app = app_factory()
     async with app.run_test(size=(100, 30)) as pilot:
-        await started(app, pilot)
+        engine = await started(app, pilot)
         toggles = app.main.query_one(ModuleToggles)
         toggles.focus()
         toggles.highlighted = toggles.names().index("obs")
         await pilot.press("enter")
         await until(pilot, lambda: any("obs is not set up" in n for n in notifications(app)), what="explanation")
-        assert "obs" not in app.engine.module_states
+        assert "obs" not in engine.module_states
 
 
 class FailingModule:
@@ -176,9 +178,9 @@ async def test_failing_module_shows_error_and_console_keeps_running(app_factory:
     """A module that fails shows error + reason in its row and a notification; turns still work."""
     app = app_factory(llm=FakeLlm(["Still here."]))
     async with app.run_test(size=(100, 30)) as pilot:
-        await started(app, pilot)
-        app.engine.register_module(FailingModule())
-        app._seed_states(app.engine)
+        engine = await started(app, pilot)
+        engine.register_module(FailingModule())
+        app._seed_states(engine)
         toggles = app.main.query_one(ModuleToggles)
         toggles.focus()
         toggles.highlighted = toggles.names().index("obs")
@@ -187,21 +189,21 @@ async def test_failing_module_shows_error_and_console_keeps_running(app_factory:
         assert "connection refused" in toggles.states["obs"][1]
         assert any("connection refused" in n for n in notifications(app))
         await pilot.press("f6", *"ok?", "enter")
-        await until(pilot, lambda: app.engine.records, what="a turn after the failure")
-        assert app.engine.records[0]["spoken"] == "Still here."
+        await until(pilot, lambda: engine.records, what="a turn after the failure")
+        assert engine.records[0]["spoken"] == "Still here."
 
 
 async def test_persona_key_picks_the_next_persona(app_factory: AppFactory) -> None:
     """F5 lists personas_dir; Enter switches to the highlighted (next) one."""
     app = app_factory()
     async with app.run_test(size=(100, 30)) as pilot:
-        await started(app, pilot)
+        engine = await started(app, pilot)
         await pilot.press("f5")
         assert isinstance(app.screen, PersonaScreen)
         assert app.screen.names == ["calm", "kitsu"]
         await pilot.press("enter")
         await until(pilot, lambda: app.persona_file == "calm", what="persona switch")
-        assert app.engine.persona.name == "Yuki"
+        assert engine.persona.name == "Yuki"
         await until(pilot, lambda: app.main.query_one(StatusBar).persona == "Yuki", what="status persona")
 
 
@@ -209,12 +211,12 @@ async def test_persona_command_with_a_bad_name_keeps_the_old_persona(app_factory
     """/persona NAME with a missing file shows the ConfigError and keeps the current persona."""
     app = app_factory()
     async with app.run_test(size=(100, 30)) as pilot:
-        await started(app, pilot)
-        before = app.engine.persona
+        engine = await started(app, pilot)
+        before = engine.persona
         await pilot.press(*"/persona nosuchone", "enter")
         await until(pilot, lambda: any("persona nosuchone not loaded" in n for n in notifications(app)),
                     what="error notification")
-        assert app.engine.persona is before and app.persona_file == "kitsu"
+        assert engine.persona is before and app.persona_file == "kitsu"
 
 
 async def test_say_command_speaks_verbatim(app_factory: AppFactory) -> None:
@@ -222,10 +224,10 @@ async def test_say_command_speaks_verbatim(app_factory: AppFactory) -> None:
     llm = FakeLlm()
     app = app_factory(llm=llm)
     async with app.run_test(size=(100, 30)) as pilot:
-        await started(app, pilot)
+        engine = await started(app, pilot)
         await pilot.press(*"/say Hello chat!", "enter")
-        await until(pilot, lambda: app.engine.records, what="the say turn")
-        assert (app.engine.records[0]["origin"], app.engine.records[0]["spoken"]) == ("say", "Hello chat!")
+        await until(pilot, lambda: engine.records, what="the say turn")
+        assert (engine.records[0]["origin"], engine.records[0]["spoken"]) == ("say", "Hello chat!")
         assert llm.prompts == []
         await pilot.press(*"/dance", "enter")
         assert any("unknown command /dance" in n for n in notifications(app))
@@ -249,8 +251,7 @@ async def test_quit_asks_while_speaking(app_factory: AppFactory) -> None:
     """Ctrl+Q mid-reply asks; 'n' keeps running, 'y' stops the engine and exits."""
     app = app_factory(llm=FakeLlm([LONG_REPLY]), tts=slow_tts())
     async with app.run_test(size=(100, 30)) as pilot:
-        await started(app, pilot)
-        engine = app.engine
+        engine = await started(app, pilot)
         engine.submit_text("talk", Source.CHAT, "viewer")
         await until(pilot, lambda: engine.player.busy, what="playback")
         await pilot.press("ctrl+q")
@@ -266,11 +267,10 @@ async def test_quit_asks_while_speaking(app_factory: AppFactory) -> None:
 
 async def test_rebound_keys_from_settings(app_factory: AppFactory, settings: Settings) -> None:
     """[keys] in the config rebinds actions: here mute moves to ctrl+t and F2 does nothing."""
-    settings.keys.mute = "ctrl+t"
-    app = app_factory()
+    app = app_factory(settings=settings.with_values({"keys.mute": "ctrl+t"}))
     async with app.run_test(size=(100, 30)) as pilot:
-        await started(app, pilot)
+        engine = await started(app, pilot)
         await pilot.press("f2")
-        assert not app.engine.muted
+        assert not engine.muted
         await pilot.press("ctrl+t")
-        assert app.engine.muted
+        assert engine.muted

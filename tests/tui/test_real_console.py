@@ -25,10 +25,8 @@ KITSU = str(Path(sys.executable).with_name("kitsu"))
 @pytest.fixture
 def real_settings(tmp_path: Path) -> Settings:
     """Settings with a private data dir (memory DB, recordings) and logs under tmp."""
-    settings = make_settings(tmp_path)
     shutil.copytree(ROOT / "data", tmp_path / "data", ignore=shutil.ignore_patterns("memory.sqlite3*", "*token*"))
-    settings.paths.data_dir = tmp_path / "data"
-    return settings
+    return make_settings(tmp_path).with_values({"paths.data_dir": tmp_path / "data"})
 
 
 @pytest.fixture
@@ -54,10 +52,9 @@ async def test_ui_loop_never_stalls_over_50ms_during_real_turns(real_settings: S
 
     app = KitsuApp(real_settings, factory, blink=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await started(app, pilot, limit_s=180)  # waits for the real models
+        engine = await started(app, pilot, limit_s=180)  # waits for the real models
         load_worst_ms = app.lag.worst_s * 1000
         app.lag.reset()
-        engine = app.engine
         await until(pilot, lambda: len(engine.records) >= 1 and engine.current is None, limit_s=90, what="voice turn")
         await pilot.press(*"tell me about your tail", "enter")
         await until(pilot, lambda: len(engine.records) >= 2 and engine.current is None, limit_s=90, what="typed turn")

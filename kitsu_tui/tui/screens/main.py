@@ -17,7 +17,6 @@ from kitsu_tui.engine.events import (
     LlmStarted,
     LlmToken,
     MicLevel,
-    ModelLoadProgress,
     ModerationDecided,
     ModuleStateChanged,
     Notice,
@@ -160,8 +159,6 @@ class MainScreen(Screen[None]):
             self.query_one(StatusBar).set_state(str(event.state), event.muted, event.paused, event.panic)
         elif isinstance(event, ModuleStateChanged):
             self._module_state(event)
-        elif isinstance(event, ModelLoadProgress):
-            self.query_one(ModuleToggles).set_state(event.module, "loading", f"{event.progress:.0%} {event.message}")
         elif isinstance(event, OperatorAction):
             transcript.add("action", f"{event.action} {event.detail}".strip(), "" if event.by == "operator" else event.by)
         elif isinstance(event, Notice):

@@ -41,5 +41,5 @@ def parse_chat(line: str) -> ChatCommand:
 class ChatInput(Input):
     """The operator's line editor; submission is handled by the app."""
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(placeholder=PLACEHOLDER, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(placeholder=PLACEHOLDER, id=id, classes=classes)

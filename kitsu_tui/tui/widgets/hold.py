@@ -27,8 +27,8 @@ class HeldRow:
 class HoldPanel(Static):
     """Lists held sentences oldest first (the one F7/F8 act on is marked) and counts decisions by action."""
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__("", markup=False, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("", markup=False, id=id, classes=classes)
         self.rows: dict[int, HeldRow] = {}
         self.counts: Counter[str] = Counter()
         """Moderation decisions by action (block, review) and hold outcomes (approved, dumped...)."""

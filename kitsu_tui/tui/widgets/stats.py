@@ -27,8 +27,8 @@ def _gpu_lines(gpu: GpuStat) -> Text:
 class SystemStats(Static):
     """Renders the newest SystemStatsSampled (coalesced by the bridge); says clearly when there is no GPU."""
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(Text("waiting for the first sample", style="dim"), markup=False, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(Text("waiting for the first sample", style="dim"), markup=False, id=id, classes=classes)
         self.sample: SystemStatsSampled | None = None
 
     def show_unavailable(self, reason: str) -> None:

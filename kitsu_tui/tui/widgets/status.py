@@ -34,8 +34,9 @@ def _ms(value: Any) -> str:
 class StatusBar(Horizontal):
     """One line at the bottom: everything the operator checks at a glance."""
 
-    def __init__(self, persona: str, sparkline_turns: int = 30, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, persona: str, sparkline_turns: int = 30, *, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self.persona = clean(persona)
         self.state = "loading"
         self.flags: tuple[bool, bool, bool] = (False, False, False)

@@ -33,8 +33,8 @@ class ModuleToggles(OptionList):
             self.module = module
             self.on = on
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self.states: dict[str, tuple[str, str]] = {}
         self.toggleable: set[str] = set()
 

@@ -14,16 +14,17 @@ MAX_CHARS = 2000
 class TokenStream(Static):
     """Shows the streaming reply text; tokens arrive pre-batched by the bridge (~30 updates/s at most)."""
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__("", markup=False, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("", markup=False, id=id, classes=classes)
         self.text = ""
-        self.tokens = 0
+        self.batches = 0
+        """LlmToken batches received for this generation (each holds one or more tokens)."""
         self.turn_id = 0
         self.generating = False
 
     def on_started(self, event: LlmStarted) -> None:
         """A new generation: clear the view."""
-        self.text, self.tokens, self.turn_id, self.generating = "", 0, event.turn_id, True
+        self.text, self.batches, self.turn_id, self.generating = "", 0, event.turn_id, True
         self.border_subtitle = "generating"
         self._render_text()
 
@@ -32,7 +33,7 @@ class TokenStream(Static):
         if event.turn_id != self.turn_id:
             self.on_started(LlmStarted(turn_id=event.turn_id))
         self.text = (self.text + clean(event.text, keep_newlines=True))[-MAX_CHARS:]
-        self.tokens += 1
+        self.batches += 1
         self._render_text()
 
     def on_finished(self, event: LlmFinished) -> None:

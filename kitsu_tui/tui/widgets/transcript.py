@@ -27,8 +27,8 @@ LABEL_STYLES = {
 class Transcript(Vertical):
     """A bounded scrolling log of the conversation plus one line for the live partial transcript."""
 
-    def __init__(self, max_lines: int = 500, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, max_lines: int = 500, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self.max_lines = max_lines
         self.lines: list[str] = []
 

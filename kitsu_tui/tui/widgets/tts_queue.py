@@ -37,8 +37,8 @@ class SentenceRow:
 class TtsQueue(Static):
     """Renders the sentences of the current (or last) turn."""
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__("", markup=False, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("", markup=False, id=id, classes=classes)
         self.turn_id = 0
         self.rows: dict[int, SentenceRow] = {}
 

@@ -1,20 +1,30 @@
-"""Chat commands for mods and the broadcaster: mute, unmute, skip, panic, scene, toggle, persona."""
+"""Twitch chat commands (!skip, !scene...) for mods and the broadcaster: mute, unmute, skip, panic, scene, toggle, persona."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol, runtime_checkable
 
-from kitsu_tui.engine.events import Notice, OperatorAction
-from kitsu_tui.integrations.chat import ChatMessage
+from kitsu_tui.engine.api import EngineApi
+from kitsu_tui.engine.events import OperatorAction
+from kitsu_tui.integrations.chat import ChatLine
 
 log = logging.getLogger(__name__)
 
 COMMANDS = ("mute", "unmute", "skip", "panic", "unpanic", "scene", "toggle", "persona")
 
 SceneSwitcher = Callable[[str], Awaitable[str]]
+"""Makes a scene live and returns a one-line result (the OBS module's switch_scene)."""
+
+
+@runtime_checkable
+class SceneSwitching(Protocol):
+    """A module that can change the live scene (the OBS module), found among the engine's modules by isinstance."""
+
+    async def switch_scene(self, scene: str) -> str:
+        """Make `scene` live; returns a one-line result."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +47,13 @@ def parse_command(text: str, prefix: str = "!") -> tuple[str, str] | None:
 class CommandRunner:
     """Checks permissions and runs commands through the Engine's command API."""
 
-    def __init__(self, engine: Any, scene_switcher: SceneSwitcher | None = None,
+    def __init__(self, engine: EngineApi, scene_switcher: SceneSwitcher | None = None,
                  module_states: dict[str, str] | None = None) -> None:
         self.engine = engine
         self.scene_switcher = scene_switcher
         self.module_states = module_states if module_states is not None else {}
 
-    async def run(self, message: ChatMessage, name: str, args: str) -> CommandResult:
+    async def run(self, message: ChatLine, name: str, args: str) -> CommandResult:
         """Run one command if its sender may; everyone else's commands are ignored and logged."""
         who = message.login
         if not message.is_mod:
@@ -56,13 +66,10 @@ class CommandRunner:
             detail = await self._dispatch(name, args)
         except Exception as exc:
             detail = f"!{name} from {who} failed: {exc}"
-            log.warning("twitch: %s", detail)
-            self._notice("warning", detail)
+            self.engine.notice("warning", detail)
             self._record(name, args, who, f"failed: {exc}")
             return CommandResult(False, detail)
-        line = f"twitch mod {who}: {detail}"
-        log.info(line)
-        self._notice("info", line)
+        self.engine.notice("info", f"twitch mod {who}: {detail}")
         self._record(name, args, who, detail)
         return CommandResult(True, detail)
 
@@ -109,15 +116,5 @@ class CommandRunner:
 
     def _record(self, name: str, args: str, who: str, outcome: str) -> None:
         """An operator action for the show log: which mod ran which command, and what came of it."""
-        try:
-            self.engine.bus.emit(OperatorAction(action="mod_command", detail=f"!{name} {args}".strip() + f" -> {outcome}",
-                                                by=f"twitch:{who}"))
-        except Exception:
-            log.exception("twitch: cannot emit the command's operator action")
-
-    def _notice(self, level: str, message: str) -> None:
-        """Show the command's outcome to the operator."""
-        try:
-            self.engine.bus.emit(Notice(level=level, message=message))
-        except Exception:
-            log.exception("twitch: cannot emit notice")
+        self.engine.emit(OperatorAction(action="mod_command", detail=f"!{name} {args}".strip() + f" -> {outcome}",
+                                        by=f"twitch:{who}"))
