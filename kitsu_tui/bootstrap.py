@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kitsu_tui.audio.base import AudioInput, AudioOutput
-from kitsu_tui.backends.base import Backends
+from kitsu_tui.backends.base import Backends, TtsBackend
 from kitsu_tui.config.persona import Persona, load_persona
 from kitsu_tui.config.settings import Settings
 from kitsu_tui.engine.engine import Engine
+
+if TYPE_CHECKING:
+    from kitsu_tui.memory import MemoryStore
+    from kitsu_tui.safety import Moderator
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,7 @@ def open_microphone(settings: Settings) -> tuple[AudioInput | None, str | None]:
         return None, f"microphone unavailable: {type(exc).__name__}: {exc}"
 
 
-def build_moderator(settings: Settings) -> Any:
+def build_moderator(settings: Settings) -> Moderator | None:
     """The moderation pipeline from data/moderation (None when disabled)."""
     from kitsu_tui.safety import Moderator
 
@@ -55,7 +59,7 @@ def build_moderator(settings: Settings) -> Any:
     return Moderator.from_settings(settings.moderation, settings.paths.data_dir)
 
 
-def build_memory(settings: Settings) -> Any:
+def build_memory(settings: Settings) -> MemoryStore | None:
     """The persistent memory store (None when disabled); the memory module opens it."""
     from kitsu_tui.memory import MemoryStore
 
@@ -73,9 +77,10 @@ async def attach_modules(engine: Engine, settings: Settings, integrations: bool 
     Returns at once: integrations connect in the background and report their state as events.
     `show_log` (kitsu run) adds the show log last, so it records the others' states until they stop.
     """
+    from kitsu_tui.memory import MemoryStore
     from kitsu_tui.memory.module import MemoryModule
 
-    if engine.memory is not None:
+    if isinstance(engine.memory, MemoryStore):
         memory = MemoryModule(engine.memory)
         engine.memory = None  # the module hands the store back once it is open
         engine.register_module(memory)
@@ -126,14 +131,14 @@ def build_engine(
         warned = set(warnings)
         tts_settings = settings.tts
 
-        def tts_factory(p: Persona) -> Any:
+        def tts_factory(p: Persona) -> TtsBackend:
             warning = voice_language_warning(tts_settings, p)
             if warning and warning not in warned:  # once per persona and run
                 warned.add(warning)
                 log.warning("%s", warning)
             return build_tts(tts_settings, p)
     if output is None:
-        rate = int(getattr(backends.tts, "sample_rate", 22050) or 22050)
+        rate = int(backends.tts.sample_rate or 22050)
         output, reason = open_speakers(settings, rate)
         if reason:
             if settings.audio.play_audio and settings.audio.record_dir is None:

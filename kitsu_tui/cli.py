@@ -14,6 +14,7 @@ import typer
 from kitsu_tui.config.errors import ConfigError
 
 if TYPE_CHECKING:
+    from kitsu_tui.commands.remote import Action
     from kitsu_tui.config.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="kitsu: operator console for AI VTubers.")
@@ -79,10 +80,22 @@ def run(
 
         _setup_logging(settings, to_stderr=False)  # stderr carries only kitsu's own one-line messages
         raise typer.Exit(_run(run_headless(settings, list(input_ or []), list(chat or []), realtime=not fast)))
-    from kitsu_tui.tui.app import run_tui
+    from kitsu_tui.tui.show import run_tui
 
     _setup_logging(settings, to_stderr=False)
     raise typer.Exit(run_tui(settings))
+
+
+@app.command()
+def attach(
+    config: Annotated[Path | None, typer.Option("--config", help="Config TOML (default: $KITSU_CONFIG_FILE or ./kitsu.toml).")] = None,
+) -> None:
+    """Open the console on the show that is already running (after a dropped SSH connection, or a second seat)."""
+    settings = _load_settings(config, None)
+    from kitsu_tui.tui.show import run_attach
+
+    _setup_logging(settings, to_stderr=False)
+    raise typer.Exit(run_attach(settings))
 
 
 @app.command()
@@ -184,6 +197,113 @@ def doctor(
     from kitsu_tui.commands.doctor import doctor_command
 
     raise typer.Exit(doctor_command(config, as_json, load=not no_load))
+
+
+@app.command()
+def web(
+    host: Annotated[str, typer.Option("--host", help="Address to bind; 0.0.0.0 opens it to the network (a warning says so).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8766,
+    config: Annotated[Path | None, typer.Option("--config", help="Config TOML (default: $KITSU_CONFIG_FILE or ./kitsu.toml).")] = None,
+    kitsu_command: Annotated[str | None, typer.Option("--kitsu-command", hidden=True, envvar="KITSU_WEB_KITSU_COMMAND",
+                                                      help="Shell command run as `kitsu` for each browser tab (tests).")] = None,
+) -> None:
+    """Serve the same console in a browser (textual-serve): each tab is `kitsu attach`, opened with the API's token."""
+    settings = _load_settings(config, None)
+    from kitsu_tui.control.token import load_or_create_token
+    from kitsu_tui.web import serve_web, served_command
+
+    try:
+        token = load_or_create_token(settings.api, settings.paths.data_dir)
+    except OSError as exc:
+        typer.echo(f"kitsu: cannot create the control API token ({exc}): set $KITSU_API_TOKEN or [api] token_file", err=True)
+        raise typer.Exit(1) from None
+    _setup_logging(settings, to_stderr=True)
+    raise typer.Exit(_run(serve_web(served_command(config, kitsu_command), host, port, token, echo=typer.echo,
+                                    warn=lambda line: typer.echo(line, err=True))))
+
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="Config TOML (default: $KITSU_CONFIG_FILE or ./kitsu.toml).")]
+
+
+def _remote(config: Path | None, action: Action) -> None:
+    """Run one control API client command against the running show; exit 0, or 1 with one `kitsu:` line."""
+    from kitsu_tui.commands.remote import run_remote
+
+    raise typer.Exit(_run(run_remote(_load_settings(config, None), action)))
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole status as JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """The running show: persona, state, console, modules, last line spoken, latency."""
+    from kitsu_tui.commands.remote import status_action
+
+    _remote(config, status_action(as_json))
+
+
+@app.command()
+def say(text: Annotated[str, typer.Argument(help="The line to speak verbatim.")], config: ConfigOption = None) -> None:
+    """Make the running show speak TEXT verbatim (no LLM; output moderation still applies)."""
+    from kitsu_tui.commands.remote import say_action
+
+    _remote(config, say_action(text))
+
+
+@app.command()
+def panic(config: ConfigOption = None) -> None:
+    """Panic the running show: stop speech, clear the queues, mute the mic, run the panic macros."""
+    from kitsu_tui.commands.remote import panic_action
+
+    _remote(config, panic_action())
+
+
+@app.command()
+def unpanic(
+    unmute: Annotated[bool, typer.Option("--unmute", help="Also unmute the microphone.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Clear panic on the running show (the mic stays muted unless --unmute)."""
+    from kitsu_tui.commands.remote import unpanic_action
+
+    _remote(config, unpanic_action(unmute))
+
+
+@app.command()
+def skip(config: ConfigOption = None) -> None:
+    """Skip the sentence the running show is speaking."""
+    from kitsu_tui.commands.remote import skip_action
+
+    _remote(config, skip_action())
+
+
+@app.command()
+def toggle(
+    module: Annotated[str, typer.Argument(help="A module (obs, vts, vmc, twitch, memory...) or asr/llm/tts.")],
+    on: Annotated[bool | None, typer.Option("--on/--off", help="Turn it on or off (default: flip).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Turn a module of the running show on or off."""
+    from kitsu_tui.commands.remote import toggle_action
+
+    _remote(config, toggle_action(module, on))
+
+
+@app.command()
+def scene(name: Annotated[str, typer.Argument(help="The OBS scene to make live.")], config: ConfigOption = None) -> None:
+    """Switch the running show's OBS scene."""
+    from kitsu_tui.commands.remote import scene_action
+
+    _remote(config, scene_action(name))
+
+
+@app.command()
+def stop(config: ConfigOption = None) -> None:
+    """End the running show cleanly."""
+    from kitsu_tui.commands.remote import stop_action
+
+    _remote(config, stop_action())
 
 
 def main() -> None:

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from kitsu_tui.audio.base import AudioInput
 from kitsu_tui.audio.wav import AudioFileError
-from kitsu_tui.bootstrap import attach_modules, build_engine
+from kitsu_tui.bootstrap import attach_modules, build_engine, open_microphone
 from kitsu_tui.config.settings import Settings
 from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import Event, ModuleState, Source, TurnCompleted
+from kitsu_tui.showlock import ShowLock, ShowRunning
+
+if TYPE_CHECKING:
+    from kitsu_tui.audio.inputs import WavFileInput
+    from kitsu_tui.control.server import ControlServer
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +86,6 @@ async def run_headless(settings: Settings, inputs: list[Path], chats: list[str],
     from kitsu_tui.audio.inputs import WavFileInput
 
     sources: list[AudioInput] = []
-    settler: VoiceSettler | None = None
     feeder: WavFileInput | None = None
     if inputs:
         try:
@@ -88,6 +95,29 @@ async def run_headless(settings: Settings, inputs: list[Path], chats: list[str],
             err.write(f"kitsu: {exc}\n")
             return 2
         sources.append(feeder)
+    serving = not inputs and not chats  # nothing to feed: the show runs until /stop, Ctrl-C or SIGTERM
+    lock = ShowLock(settings.paths.log_dir)
+    if serving:  # a live show owns the microphone and speakers: one at a time
+        try:
+            lock.acquire()
+        except ShowRunning as exc:
+            err.write(f"kitsu: {exc.advice()}\n")
+            return 1
+        mic, mic_reason = open_microphone(settings)
+        if mic is not None:
+            sources.append(mic)
+        elif mic_reason:
+            err.write(f"kitsu: {mic_reason}; voice is off, chat and the control API still work\n")
+    try:
+        return await _run_show(settings, sources, feeder, chats, serving, lock, out, err)
+    finally:
+        lock.release()
+
+
+async def _run_show(settings: Settings, sources: list[AudioInput], feeder: WavFileInput | None, chats: list[str],
+                    serving: bool, lock: ShowLock, out: TextIO, err: TextIO) -> int:
+    """Build and start the engine, feed it or serve it, and stop it; the exit code."""
+    settler: VoiceSettler | None = None
     parts = build_engine(settings, inputs=sources)
     engine = parts.engine
     for warning in parts.warnings:
@@ -97,19 +127,84 @@ async def run_headless(settings: Settings, inputs: list[Path], chats: list[str],
     if feeder is not None:
         settler = VoiceSettler(engine)
         feeder.wait_before_next = settler.wait
+    stop = asyncio.Event()
+    server: ControlServer | None = None
     try:
         failures = await start_engine(engine, err, show_log=True)
-        if feeder is not None:
-            await engine.wait_inputs_done()
-            if settler is not None:
-                await settler.wait()
-        for text in chats:
-            if not engine.submit_text(text, Source.CHAT, "chat"):
-                continue
-            await engine.wait_idle()
+        server, problem = await _start_api(engine, settings, stop.set, serving)
+        if serving and server is None:
+            if problem:
+                err.write(f"kitsu: {problem}\n")
+                failures.append(problem)
+        elif serving and server is not None:
+            lock.describe(server.url)
+            err.write(f"kitsu: control API at {server.url}; the show runs until `kitsu stop` or Ctrl-C\n")
+            err.flush()
+            await _serve_until(stop)
+        else:
+            await _until_stopped(_feed(engine, feeder, settler, chats), stop)
     finally:
+        if server is not None:
+            await server.close()
         await engine.stop()
     errors = [r for r in engine.records if r.get("error")]
     for record in errors:
         err.write(f"kitsu: turn {record['turn']} failed: {record['error']}\n")
     return 1 if failures or errors else 0
+
+
+async def _feed(engine: Engine, feeder: WavFileInput | None, settler: VoiceSettler | None, chats: list[str]) -> None:
+    """Play the --input files, then run the --chat lines one at a time."""
+    if feeder is not None:
+        await engine.wait_inputs_done()
+        if settler is not None:
+            await settler.wait()
+    for text in chats:
+        if not engine.submit_text(text, Source.CHAT, "chat"):
+            continue
+        await engine.wait_idle()
+
+
+async def _start_api(engine: Engine, settings: Settings, on_stop: Callable[[], None],
+                     serving: bool) -> tuple[ControlServer | None, str]:
+    """The control API for this run ([api] enabled), and the line saying why not when a serving run cannot have it.
+
+    With turns to feed the API is a bonus: a taken port is only a notice (and a line in the show log).
+    """
+    from kitsu_tui.control.server import ControlApiError, open_control_api, start_control_api
+
+    console = "headless"
+    if not serving:
+        return await start_control_api(engine, settings, on_stop, lambda: console), ""
+    if not settings.api.enabled:
+        return None, ""
+    try:
+        return await open_control_api(engine, settings, on_stop, lambda: console), ""
+    except ControlApiError as exc:
+        return None, str(exc)
+
+
+async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
+    """Run `work` to its end, or until the control API's /stop (the rest is skipped)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, stopper):
+            pending.cancel()
+        await asyncio.gather(task, stopper, return_exceptions=True)
+    if task.done() and not task.cancelled():
+        task.result()  # what the work raised goes on up
+
+
+async def _serve_until(stop: asyncio.Event) -> None:
+    """Wait for /stop or SIGTERM (Ctrl-C ends the run through asyncio.run)."""
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)

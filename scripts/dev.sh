@@ -4,7 +4,7 @@
 #   bash scripts/dev.sh install   system libraries, .venv, Python deps, llama-cpp-python, embedded models
 #                                 (--with-tests also installs what `test` needs)
 #   bash scripts/dev.sh run ...   install, then `kitsu run ...` (embedded defaults unless kitsu.toml says otherwise)
-#   bash scripts/dev.sh test ...  install (plus the test peers: OBS, Xvfb, PulseAudio, tmux), then
+#   bash scripts/dev.sh test ...  install (plus the test peers: OBS, Xvfb, PulseAudio, tmux, headless Chromium), then
 #                                 ruff, mypy, lint-imports and the whole pytest suite
 #
 # Every step is idempotent; a second run with an unchanged pyproject.toml takes a few seconds.
@@ -34,6 +34,11 @@ PORTABLE_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=
 RUNTIME_REQUIRED=(libportaudio2)
 RUNTIME_OPTIONAL=(pulseaudio pulseaudio-utils libasound2-plugins)
 TEST_OPTIONAL=(obs-studio xvfb libgl1-mesa-dri xauth tmux shellcheck)
+# Headless Chromium for tests/web (the browser console): Debian packages it as `chromium`; Ubuntu has only a
+# snap wrapper that does not install in a container, so there the browser test skips unless you add one.
+if grep -qsx 'ID=debian' /etc/os-release; then
+    TEST_OPTIONAL+=(chromium)
+fi
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off
 

@@ -124,13 +124,11 @@ def check_vmc(settings: Settings) -> CheckResult:
 
 
 def check_api_port(settings: Settings) -> CheckResult:
-    """The control API's port is free (skipped while kitsu has no control API section)."""
-    api: Any = getattr(settings, "api", None)
-    if api is None:
-        return CheckResult("api port", "skipped", "skipped (no control API configured)")
-    if not getattr(api, "enabled", False):
+    """The control API's port is free (skipped when [api] is off)."""
+    api = settings.api
+    if not api.enabled:
         return skipped_off("api port", "api")
-    host, port = str(getattr(api, "host", "127.0.0.1")), int(api.port)
+    host, port = api.host, api.port
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

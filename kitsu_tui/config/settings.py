@@ -441,6 +441,31 @@ class TelemetrySettings(Section):
     """Seconds between samples."""
 
 
+class ApiSettings(Section):
+    """The local control API in the show's process (aiohttp on the engine's loop): HTTP commands and a WebSocket."""
+
+    enabled: bool = True
+    """Serve the control API while a show runs (`kitsu status`, `kitsu say`, Stream Deck buttons, `kitsu attach`)."""
+    host: str = "127.0.0.1"
+    """Address to bind; keep 127.0.0.1 unless other machines must reach it (the token still guards it)."""
+    port: int = Field(8765, ge=0, le=65535)
+    """TCP port (0 = any free port, for tests)."""
+    token_env: str = "KITSU_API_TOKEN"
+    """Environment variable holding the access token (wins over token_file)."""
+    token_file: Path | None = None
+    """Token file, created with mode 0600 on first start; None = <paths.data_dir>/api.token."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Browser origins allowed to call the API (e.g. "http://127.0.0.1:8766"); empty = none."""
+    rate_per_s: float = Field(20.0, gt=0.0, le=10000.0)
+    """Requests per second each client may make on average (a token bucket)."""
+    burst: int = Field(40, ge=1, le=100000)
+    """Requests a client may make at once before rate_per_s applies."""
+
+    def resolved_token_file(self, data_dir: Path) -> Path:
+        """token_file, else <paths.data_dir>/api.token."""
+        return self.token_file or data_dir / "api.token"
+
+
 class Settings(Section):
     """Everything kitsu reads from its config file."""
 
@@ -463,6 +488,7 @@ class Settings(Section):
     keys: KeySettings = Field(default_factory=KeySettings)
     tui: TuiSettings = Field(default_factory=TuiSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     def with_values(self, changes: Mapping[str, Any]) -> Settings:
         """A validated copy with dotted keys changed ({"audio.play_audio": False}); this object stays as it is."""

@@ -116,6 +116,14 @@ class EngineApi(Protocol):
         """Panic is engaged."""
 
     @property
+    def speaking(self) -> bool:
+        """A reply is being thought of or played right now."""
+
+    @property
+    def has_microphone(self) -> bool:
+        """The show listens to a microphone (or a WAV input); False: chat and typed lines only."""
+
+    @property
     def family_friendly(self) -> bool:
         """Family mode: the stricter moderation rules apply."""
 
@@ -197,5 +205,34 @@ class EngineApi(Protocol):
     def set_family_friendly(self, on: bool) -> None:
         """Switch family mode at run time (the persona file is not changed)."""
 
+    def approve_held(self) -> bool:
+        """Put the oldest sentence waiting in the pre-air hold on air now; False when nothing was held."""
+
+    def dump_held(self) -> bool:
+        """Dump the oldest held sentence (never spoken, never stored); False when nothing was held."""
+
+    def dump_all_held(self) -> int:
+        """Dump every held sentence; returns how many."""
+
     async def switch_persona(self, name: str) -> None:
         """Load and switch persona; a broken file raises ConfigError and keeps the current one."""
+
+
+class ConsoleEngine(EngineApi, Protocol):
+    """The engine as a console drives it: the API plus a lifecycle (in-process, or a connection to a show)."""
+
+    @property
+    def owns_show(self) -> bool:
+        """True when closing the console ends the show (in-process); False when it only detaches (attached)."""
+
+    async def start(self, wait_loaded: bool = True) -> None:
+        """Start the show (in-process) or connect to it (attached)."""
+
+    async def wait_loaded(self) -> None:
+        """Return once the models are loaded (or the attached console has caught up with the show)."""
+
+    async def wait_idle(self) -> None:
+        """Return once no turn is running or waiting."""
+
+    async def stop(self) -> None:
+        """Stop the show (in-process) or disconnect from it (attached)."""

@@ -9,6 +9,7 @@ from kitsu_tui.engine.admission import Admission
 from kitsu_tui.engine.api import Module
 from kitsu_tui.engine.bus import EventBus
 from kitsu_tui.engine.events import Event, ModuleState, OperatorAction, PipelineState, PlaybackStarted, Source
+from kitsu_tui.engine.hold import PreAirHold
 from kitsu_tui.engine.modules import ModuleRegistry
 from kitsu_tui.engine.player import Player
 from kitsu_tui.engine.scheduler import TurnQueue
@@ -26,8 +27,10 @@ class ShowControls:
     """
 
     def __init__(self, bus: EventBus, show: ShowState, player: Player, queue: TurnQueue, admission: Admission,
-                 registry: ModuleRegistry) -> None:
+                 registry: ModuleRegistry, hold: PreAirHold) -> None:
         self.bus = bus
+        self.hold = hold
+        """The pre-air hold: sentences under review or a broadcast delay wait here for the operator."""
         self.show = show
         self.player = player
         self.queue = queue
@@ -80,6 +83,16 @@ class ShowControls:
     def current(self) -> TurnRunner | None:
         """The turn running now."""
         return self.queue.current
+
+    @property
+    def speaking(self) -> bool:
+        """A reply is being thought of or played right now."""
+        return self.queue.current is not None or self.player.busy
+
+    @property
+    def owns_show(self) -> bool:
+        """The console that drives this engine ends the show when it closes (the engine is in its process)."""
+        return True
 
     @property
     def busy(self) -> bool:
@@ -188,3 +201,21 @@ class ShowControls:
     def register_module(self, module: Module) -> None:
         """Add a module (integration, memory, telemetry); it starts with toggle_module(name, True)."""
         self.registry.register(module)
+
+    def approve_held(self) -> bool:
+        """Put the oldest held sentence on air now; False when nothing was held."""
+        return bool(self._hold_action("approve", self.hold.approve()))
+
+    def dump_held(self) -> bool:
+        """Dump the oldest held sentence: never spoken, never stored."""
+        return bool(self._hold_action("dump", self.hold.dump()))
+
+    def dump_all_held(self) -> int:
+        """Dump every held sentence; returns how many."""
+        return self._hold_action("dump all", self.hold.dump_all())
+
+    def _hold_action(self, action: str, done: int | bool) -> int:
+        """Log an operator hold action that did something."""
+        if done:
+            self.emit(OperatorAction(action=action, detail=f"{int(done)} held sentence(s)"))
+        return int(done)

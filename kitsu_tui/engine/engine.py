@@ -62,9 +62,8 @@ class Engine(ShowControls):
         player = Player(output, self._from_player, analyzer)
         queue = TurnQueue(bus.emit, player, settings.engine.max_pending_turns)
         admission = Admission(settings, show, queue, moderator, self._persona, bus.emit)
-        super().__init__(bus, show, player, queue, admission, ModuleRegistry(show, bus.emit, self.spawn))
-        self.hold = PreAirHold(settings.hold, self.emit)
-        """The pre-air hold: sentences under review or a broadcast delay wait here for the operator."""
+        super().__init__(bus, show, player, queue, admission, ModuleRegistry(show, bus.emit, self.spawn),
+                         PreAirHold(settings.hold, bus.emit))
         self.conversation = Conversation(settings, self._persona, backends, self.workers.llm, self.workers.io,
                                          self.emit, lambda: self.show.module_on("llm"), self.queue.llm_in_use)
         self.conversation.memory = memory
@@ -80,6 +79,11 @@ class Engine(ShowControls):
 
     def _persona(self) -> Persona:
         return self.persona
+
+    @property
+    def has_microphone(self) -> bool:
+        """The show listens to a microphone (or a WAV input)."""
+        return bool(self.inputs)
 
     @property
     def memory(self) -> Memory | None:

@@ -202,6 +202,28 @@ class VtsModule(AvatarModule):
         if plan.hotkey:
             await conn.request("HotkeyTriggerRequest", {"hotkeyID": plan.hotkey})
 
+    async def trigger_expression(self, expression: str | None = None, hotkey: str | None = None) -> str:
+        """Show an expression file and/or press a hotkey now (the control API's /vts/expr); one-line result.
+
+        Raises IntegrationError with the reason when VTube Studio is not connected or refuses.
+        """
+        conn = self._conn
+        if conn is None:
+            raise IntegrationError(f"VTube Studio is not connected ({self.reason or self.state.value})")
+        done: list[str] = []
+        try:
+            if expression:
+                await self._apply_mood(conn, MoodPlan(mood="api", expression=expression))
+                done.append(f"expression {expression}")
+            if hotkey:
+                await conn.request("HotkeyTriggerRequest", {"hotkeyID": hotkey})
+                done.append(f"hotkey {hotkey}")
+        except VtsApiError as exc:
+            raise IntegrationError(f"VTube Studio refused: {exc.message or exc} (error {exc.error_id})") from exc
+        except TimeoutError as exc:
+            raise IntegrationError("VTube Studio did not answer") from exc
+        return "vts: " + (", ".join(done) or "nothing to do")
+
     def _notice(self, message: str) -> None:
         """Log a warning and show it to the operator."""
         self.engine.notice("warning", message)

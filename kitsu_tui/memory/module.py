@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kitsu_tui.engine.events import ModuleState
 
 if TYPE_CHECKING:
     from kitsu_tui.engine.api import EngineApi
+    from kitsu_tui.memory.store import MemoryStore
 
 
 class MemoryModule:
@@ -15,7 +16,7 @@ class MemoryModule:
 
     name = "memory"
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: MemoryStore) -> None:
         self.store = store
         self._engine: EngineApi | None = None
 
@@ -29,7 +30,7 @@ class MemoryModule:
             engine.set_module_state(self.name, ModuleState.ERROR, f"memory unavailable: {exc}")
             return
         engine.memory = self.store
-        engine.set_module_state(self.name, ModuleState.ON, str(getattr(self.store, "path", "")))
+        engine.set_module_state(self.name, ModuleState.ON, str(self.store.path))
 
     async def stop(self) -> None:
         """Stop recalling and writing; the database file is closed cleanly."""

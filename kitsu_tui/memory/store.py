@@ -194,6 +194,12 @@ class MemoryStore:
             rows = await cursor.fetchall()
         return [str(text) for (text,) in reversed(list(rows))]
 
+    async def current_summary(self) -> str:
+        """The newest summary written ("" when none was written yet)."""
+        async with self.db.execute("SELECT text FROM summaries ORDER BY id DESC LIMIT 1") as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row else ""
+
     async def _unsummarized(self) -> list[StoredTurn]:
         """Turns written after the last summary (at most the newest _MAX_SUMMARY_TURNS)."""
         sql = (

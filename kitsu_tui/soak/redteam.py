@@ -97,6 +97,7 @@ async def fresh_conversation(engine: Engine, settings: Settings, scratch: Path, 
     if engine.memory is not None:
         old = engine.memory
         store = build_memory(settings.with_values({"memory.path": scratch / f"memory-{number:04d}.sqlite3"}))
+        assert store is not None, "memory is enabled: the engine had a store"
         await store.open()
         engine.memory = store
         await old.close()

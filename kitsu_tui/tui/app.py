@@ -7,19 +7,18 @@ import contextlib
 import datetime as dt
 import gc
 import logging
-import os
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 from textual.app import App
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
-from kitsu_tui.bootstrap import EngineParts
 from kitsu_tui.config.errors import ConfigError
 from kitsu_tui.config.settings import Settings
+from kitsu_tui.engine.api import ConsoleEngine
 from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import Source
 from kitsu_tui.engine.heap import freeze_long_lived
@@ -38,7 +37,21 @@ from kitsu_tui.tui.widgets.toggles import ModuleToggles
 
 log = logging.getLogger(__name__)
 
-EngineFactory = Callable[[], EngineParts]
+
+
+class ConsoleParts(Protocol):
+    """What an engine factory hands the console: the engine (in-process or attached) and warnings to show."""
+
+    @property
+    def engine(self) -> ConsoleEngine:
+        """The engine the console drives."""
+
+    @property
+    def warnings(self) -> list[str]:
+        """One-line reasons for parts that fell back."""
+
+
+EngineFactory = Callable[[], ConsoleParts]
 """Builds the engine (called on a worker thread so heavy imports never delay the first frame)."""
 ModuleAttacher = Callable[[Engine, Settings], Awaitable[None]]
 """Registers and starts the engine's toggleable modules (memory, telemetry, integrations)."""
@@ -63,7 +76,7 @@ KEY_ACTIONS = [
 def default_engine_factory(settings: Settings) -> EngineFactory:
     """The real engine: microphone (or a clear reason), real backends, speakers (or WAV files, see build_engine)."""
 
-    def factory() -> EngineParts:
+    def factory() -> ConsoleParts:
         from kitsu_tui.bootstrap import build_engine, open_microphone
 
         mic, mic_reason = open_microphone(settings)
@@ -98,7 +111,7 @@ class KitsuApp(App[int]):
         self.engine_factory = engine_factory or default_engine_factory(settings)
         self.attach = attach
         self.blink = blink
-        self.engine: Engine | None = None
+        self.engine: ConsoleEngine | None = None
         self.bridge: EngineBridge | None = None
         self.lag = LagProbe(warn_s=settings.tui.stall_warn_ms / 1000)
         self.persona_file = settings.persona
@@ -106,6 +119,8 @@ class KitsuApp(App[int]):
         self.boot_error: str | None = None
         self._engine_stop_task: asyncio.Task[None] | None = None
         self._heap_frozen = False
+        self.detached = False
+        """The console closed but the show goes on (SIGHUP); the host process ends the show later."""
         self.notice_history: list[tuple[str, str]] = []
         """Every notification shown (severity, message), newest last; bounded."""
         self.set_keymap({f"kitsu.{bid}": getattr(settings.keys, bid) for bid, _, _ in KEY_ACTIONS})
@@ -154,7 +169,7 @@ class KitsuApp(App[int]):
             self.notify(clean(warning), severity="warning", timeout=10, markup=False)
         status = self.main.query_one(StatusBar)
         status.set_persona(engine.persona.shown_name)
-        if not engine.inputs:
+        if not engine.has_microphone:
             status.set_mic("no mic")
         await self._attach_modules(engine)
         try:
@@ -172,15 +187,15 @@ class KitsuApp(App[int]):
             freeze_long_lived()  # once, while nothing is said yet: no full GC pass over the loaded heap mid-show
             self._heap_frozen = True
 
-    def _seed_states(self, engine: Engine) -> None:
+    def _seed_states(self, engine: ConsoleEngine) -> None:
         toggles = self.main.query_one(ModuleToggles)
         toggles.toggleable = set(TOGGLEABLE_CORE) | set(engine.modules)
         for name, (state, reason) in engine.module_states.items():
             toggles.set_state(name, str(state), reason)
 
-    async def _attach_modules(self, engine: Engine) -> None:
+    async def _attach_modules(self, engine: ConsoleEngine) -> None:
         """Memory, telemetry and integrations; a failure here leaves the console and the core running."""
-        if self.attach is not None:
+        if self.attach is not None and isinstance(engine, Engine):
             try:
                 await self.attach(engine, self.settings)
             except Exception as exc:
@@ -214,10 +229,12 @@ class KitsuApp(App[int]):
         await asyncio.shield(self._engine_stop_task)
 
     async def _stop_all(self) -> None:
-        if self.engine is not None:
-            await self._settle_turn(self.engine)
+        engine = self.engine
+        if engine is not None and not self.detached:
+            if engine.owns_show:
+                await self._settle_turn(engine)
             try:
-                await asyncio.wait_for(self.engine.stop(), 10)
+                await asyncio.wait_for(engine.stop(), 10)
             except Exception:
                 log.exception("engine did not stop cleanly")
         if self.bridge is not None:
@@ -227,12 +244,28 @@ class KitsuApp(App[int]):
             gc.unfreeze()  # what the show held may be collected again (matters when the app runs in a test)
 
     @staticmethod
-    async def _settle_turn(engine: Engine, limit_s: float = 3.0) -> None:
+    async def _settle_turn(engine: ConsoleEngine, limit_s: float = 3.0) -> None:
         """Drop waiting turns and cut the current one, and let it end before the engine's tasks are cancelled."""
         engine.clear_queue()
         engine.interrupt("quit")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(engine.wait_idle(), limit_s)
+
+    def detach(self) -> None:
+        """Close the console but leave the show running (the terminal went away): the engine is not stopped."""
+        self.detached = True
+        self.exit(0)
+
+    async def end_show(self) -> None:
+        """Stop a show whose console detached earlier (its console is gone; the engine still runs)."""
+        engine = self.engine
+        if engine is None:
+            return
+        await self._settle_turn(engine)
+        try:
+            await asyncio.wait_for(engine.stop(), 10)
+        except Exception:
+            log.exception("engine did not stop cleanly")
 
     async def on_unmount(self) -> None:
         """Never leave the engine's threads running."""
@@ -251,7 +284,7 @@ class KitsuApp(App[int]):
 
     # --- commands -------------------------------------------------------------------------
 
-    def _engine_or_say(self) -> Engine | None:
+    def _engine_or_say(self) -> ConsoleEngine | None:
         if self.engine is None:
             self.notify(self.boot_error or "kitsu is still starting", severity="warning", markup=False)
         return self.engine
@@ -286,27 +319,18 @@ class KitsuApp(App[int]):
 
     def action_approve(self) -> None:
         """Put the oldest held sentence on air now."""
-        if (engine := self._engine_or_say()) is not None:
-            self._hold_action(engine, "approve", engine.hold.approve())
+        if (engine := self._engine_or_say()) is not None and not engine.approve_held():
+            self.notify("nothing is held")
 
     def action_dump(self) -> None:
         """Dump the oldest held sentence: never spoken, never stored."""
-        if (engine := self._engine_or_say()) is not None:
-            self._hold_action(engine, "dump", engine.hold.dump())
+        if (engine := self._engine_or_say()) is not None and not engine.dump_held():
+            self.notify("nothing is held")
 
     def action_dump_all(self) -> None:
         """Dump every held sentence."""
-        if (engine := self._engine_or_say()) is not None:
-            self._hold_action(engine, "dump all", engine.hold.dump_all())
-
-    def _hold_action(self, engine: Engine, action: str, done: int | bool) -> None:
-        """Log an operator hold action, or say there was nothing held."""
-        if not done:
+        if (engine := self._engine_or_say()) is not None and not engine.dump_all_held():
             self.notify("nothing is held")
-            return
-        from kitsu_tui.engine.events import OperatorAction
-
-        engine.emit(OperatorAction(action=action, detail=f"{int(done)} held sentence(s)"))
 
     def action_pause(self) -> None:
         """Pause or resume the pipeline."""
@@ -360,7 +384,7 @@ class KitsuApp(App[int]):
     async def action_quit(self) -> None:
         """Quit; while kitsu is thinking or speaking, ask first."""
         engine = self.engine
-        if engine is not None and (engine.current is not None or engine.player.busy):
+        if engine is not None and engine.speaking:
             if isinstance(self.screen, ConfirmScreen):
                 return
 
@@ -416,22 +440,3 @@ class KitsuApp(App[int]):
 def native_log_path(settings: Settings) -> Path:
     """Where native libraries' stderr goes while the console owns the terminal (next to the JSON logs)."""
     return settings.paths.log_dir / f"native-{dt.date.today().isoformat()}.log"
-
-
-def run_tui(settings: Settings) -> int:
-    """Run the console in this terminal; fd 2 goes to a log file so native output never hits the screen."""
-    from kitsu_tui.backends.native import redirect_native_stderr
-
-    terminal_fd = os.dup(2)
-    terminal = os.fdopen(terminal_fd, "w", encoding="utf-8", errors="replace", closefd=True)
-    saved = sys.__stderr__, sys.stderr
-    try:
-        with redirect_native_stderr(native_log_path(settings)):
-            setattr(sys, "__stderr__", terminal)  # noqa: B010 - Textual draws on sys.__stderr__: keep the real tty
-            sys.stderr = terminal
-            result = KitsuApp(settings).run()
-    finally:
-        setattr(sys, "__stderr__", saved[0])  # noqa: B010 - restore what Python started with
-        sys.stderr = saved[1]
-        terminal.close()
-    return int(result or 0)

@@ -54,7 +54,7 @@ def test_an_unconfigured_machine_gets_a_verdict_and_a_fix_for_every_problem(bare
     assert all(row["fix"] for row in rows.values() if row["status"] == "warn")
     for name in ("obs", "vts", "twitch", "vmc"):
         assert rows[name]["status"] == "skipped" and rows[name]["detail"] == "skipped (off)"
-    assert rows["api port"]["detail"] == "skipped (no control API configured)"
+    assert rows["api port"]["status"] == "go" and rows["api port"]["detail"] == "127.0.0.1:8765 is free"
     for stage in ("vad", "asr", "llm", "tts"):
         assert rows[f"model {stage}"]["status"] == "go"
         assert rows[f"model {stage}"]["detail"].startswith("files present, not loaded (--no-load)")
@@ -117,11 +117,12 @@ async def test_vts_token_is_tried_against_the_plugin_api(tmp_path: Path) -> None
     vts = FakeVTS(token="good-token-123")
     port = await vts.start()
     try:
+        token = tmp_path / "vts.token"
         settings = Settings().with_values({"vts.enabled": True, "vts.url": f"ws://127.0.0.1:{port}",
-                                           "vts.token_path": tmp_path / "vts.token"})
-        settings.vts.token_path.write_text("good-token-123")
+                                           "vts.token_path": token})
+        token.write_text("good-token-123")
         accepted = await check_vts(settings)
-        settings.vts.token_path.write_text("stale-token-456")
+        token.write_text("stale-token-456")
         rejected = await check_vts(settings)
     finally:
         await vts.stop()
@@ -144,14 +145,15 @@ async def test_obs_login_scene_inputs_and_filter_against_real_obs(obs_peer: ObsP
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Right password and names: every OBS row is go; a wrong scene, input or password is no-go with its fix."""
     monkeypatch.setenv("KITSU_OBS_PASSWORD", obs_peer.password)
-    settings = Settings()
-    obs = settings.obs
-    obs.enabled, obs.port, obs.brb_scene = True, obs_peer.port, "BRB"
-    obs.panic_mute_inputs, obs.panic_filter_source, obs.panic_filter = ["Mic"], "Mic", "Censor"
+    settings = Settings().with_values({
+        "obs.enabled": True, "obs.port": obs_peer.port, "obs.brb_scene": "BRB",
+        "obs.panic_mute_inputs": ["Mic"], "obs.panic_filter_source": "Mic", "obs.panic_filter": "Censor",
+    })
     good = await check_obs(settings)
     assert [(r.name, r.status) for r in good] == [("obs", "go"), ("obs brb scene", "go"), ("obs panic inputs", "go"),
                                                   ("obs panic filter", "go")]
-    obs.brb_scene, obs.panic_mute_inputs, obs.panic_filter = "Be Right Back", ["Mic", "Ghost"], "Blur"
+    settings = settings.with_values({"obs.brb_scene": "Be Right Back", "obs.panic_mute_inputs": ["Mic", "Ghost"],
+                                     "obs.panic_filter": "Blur"})
     bad = {r.name: r for r in await check_obs(settings)}
     assert bad["obs brb scene"].status == "no-go" and "BRB" in bad["obs brb scene"].detail
     assert (bad["obs panic inputs"].status, bad["obs panic inputs"].detail) == ("no-go", "missing: Ghost")

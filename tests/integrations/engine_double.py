@@ -25,6 +25,8 @@ class EngineDouble:
         self.state = PipelineState.LISTENING
         self.muted = self.paused = self.panicked = False
         self.family_friendly = True
+        self.speaking = False
+        self.has_microphone = False
         self.module_states: dict[str, tuple[ModuleState, str]] = {}
         self.modules: dict[str, Module] = {}
         self.memory: Memory | None = None
@@ -129,6 +131,21 @@ class EngineDouble:
     async def switch_persona(self, name: str) -> None:
         """Record."""
         self.calls.append(("switch_persona", name))
+
+    def approve_held(self) -> bool:
+        """Record; nothing is ever held here."""
+        self.calls.append(("approve_held",))
+        return False
+
+    def dump_held(self) -> bool:
+        """Record; nothing is ever held here."""
+        self.calls.append(("dump_held",))
+        return False
+
+    def dump_all_held(self) -> int:
+        """Record; nothing is ever held here."""
+        self.calls.append(("dump_all_held",))
+        return 0
 
     def last_state(self, name: str) -> tuple[ModuleState, str] | None:
         """The latest (state, reason) reported by module `name`."""

@@ -194,7 +194,7 @@ async def test_rehearsal_the_whole_show(obs_peer: ObsPeer, question_wavs: list[P
         async with app.run_test(size=(120, 40)) as pilot:
             await asyncio.wait_for(app.wait_ready(), 60)
             engine = app.engine
-            assert engine is not None, app.boot_error
+            assert isinstance(engine, Engine), app.boot_error
             stage.follow(engine)
             await started(app, pilot, limit_s=120)
             await until(lambda: all(engine.module_on(m) for m in ("obs", "vts", "vmc", "twitch", "memory",

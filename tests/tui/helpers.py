@@ -14,10 +14,11 @@ from kitsu_tui.tui.widgets.transcript import Transcript
 
 
 async def started(app: KitsuApp, pilot: Pilot[int], limit_s: float = 10.0) -> Engine:
-    """Wait until the engine is built, started and its models are loaded; return it."""
+    """Wait until the engine is built, started and its models are loaded; return it (the concrete Engine,
+    whose internals the tests look at, not just the ConsoleEngine seam the console uses)."""
     await asyncio.wait_for(app.wait_ready(), limit_s)
     engine = app.engine
-    assert engine is not None, app.boot_error
+    assert isinstance(engine, Engine), app.boot_error
     await asyncio.wait_for(engine.wait_loaded(), limit_s)
     # The bridge delivers the engine's start-up events in 30 Hz batches: wait until the last of them
     # (the resting pipeline state) is on screen, so nothing from start-up lands after a test's own events.

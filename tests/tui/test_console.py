@@ -13,6 +13,7 @@ import pytest
 
 from kitsu_tui.bootstrap import EngineParts
 from kitsu_tui.config.settings import Settings
+from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import Source
 from kitsu_tui.tui.app import KitsuApp, default_engine_factory
 from kitsu_tui.tui.screens.main import MainScreen
@@ -72,7 +73,7 @@ async def test_default_factory_on_a_machine_without_audio_devices(settings: Sett
     parts = default_engine_factory(settings)()
     try:
         assert any(w.startswith("microphone unavailable") and "type in the chat box" in w for w in parts.warnings)
-        assert parts.engine.inputs == []
+        assert isinstance(parts.engine, Engine) and parts.engine.inputs == []
         assert parts.engine.settings.audio.record_dir == tmp_path / "data" / "recordings"
         assert any(f"{parts.engine.settings.audio.record_dir}/" in w for w in parts.warnings), parts.warnings
     finally:
