@@ -72,6 +72,9 @@ KEY_ACTIONS = [
     ("quit", "quit", "Quit"),
 ]
 
+HELP_ONLY = frozenset({"family"})
+"""Keys left out of the footer (it has no room left); the help screen lists them."""
+
 
 def default_engine_factory(settings: Settings) -> EngineFactory:
     """The real engine: microphone (or a clear reason), real backends, speakers (or WAV files, see build_engine)."""
@@ -101,7 +104,7 @@ class KitsuApp(App[int]):
     CSS_PATH = "kitsu.tcss"
     TITLE = "kitsu"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS = [Binding("ctrl+q", action, label, id=f"kitsu.{bid}", priority=True)
+    BINDINGS = [Binding("ctrl+q", action, label, id=f"kitsu.{bid}", priority=True, show=bid not in HELP_ONLY)
                 for bid, action, label in KEY_ACTIONS]
 
     def __init__(self, settings: Settings, engine_factory: EngineFactory | None = None,

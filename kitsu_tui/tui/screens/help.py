@@ -16,6 +16,7 @@ ACTIONS = [
     ("mute", "Mute / unmute the microphone"),
     ("skip", "Skip the sentence being spoken"),
     ("pause", "Pause / resume the pipeline"),
+    ("family", "Family mode on / off (stricter moderation) for the rest of the show"),
     ("persona", "Switch persona"),
     ("focus_chat", "Focus the chat input"),
     ("approve", "Approve the oldest held sentence (pre-air hold): it is spoken now"),
