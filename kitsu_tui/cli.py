@@ -47,13 +47,20 @@ def _load_settings(config: Path | None, persona: str | None, record: Path | None
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
-    """Run a command's coroutine: its exit code, 2 after a config error (one `kitsu:` line each), 130 on Ctrl-C."""
+    """Run a command's coroutine: its exit code, 2 after a config error (one `kitsu:` line each), 130 on Ctrl-C.
+
+    A stop that overruns its 5 s, or a thread left running at the end, ends the process with os._exit.
+    """
+    from kitsu_tui.exits import enable_watchdog, finish
+
+    enable_watchdog()
     try:
-        return asyncio.run(coro)
+        code = asyncio.run(coro)
     except ConfigError as exc:
-        return _config_failed(exc)
+        code = _config_failed(exc)
     except KeyboardInterrupt:
-        return 130
+        code = 130
+    return finish(code)
 
 
 def _setup_logging(settings: Settings, to_stderr: bool) -> None:
@@ -80,10 +87,11 @@ def run(
 
         _setup_logging(settings, to_stderr=False)  # stderr carries only kitsu's own one-line messages
         raise typer.Exit(_run(run_headless(settings, list(input_ or []), list(chat or []), realtime=not fast)))
+    from kitsu_tui.exits import finish
     from kitsu_tui.tui.show import run_tui
 
     _setup_logging(settings, to_stderr=False)
-    raise typer.Exit(run_tui(settings))
+    raise typer.Exit(finish(run_tui(settings)))
 
 
 @app.command()

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import signal
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from kitsu_tui.audio.base import AudioInput
 from kitsu_tui.audio.wav import AudioFileError
@@ -20,6 +18,7 @@ from kitsu_tui.bootstrap import attach_modules, build_engine, open_microphone
 from kitsu_tui.config.settings import Settings
 from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import Event, ModuleState, Source, TurnCompleted
+from kitsu_tui.exits import ExitSignals
 from kitsu_tui.showlock import ShowLock, ShowRunning
 
 if TYPE_CHECKING:
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from kitsu_tui.control.server import ControlServer
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class VoiceSettler:
@@ -116,7 +116,11 @@ async def run_headless(settings: Settings, inputs: list[Path], chats: list[str],
 
 async def _run_show(settings: Settings, sources: list[AudioInput], feeder: WavFileInput | None, chats: list[str],
                     serving: bool, lock: ShowLock, out: TextIO, err: TextIO) -> int:
-    """Build and start the engine, feed it or serve it, and stop it; the exit code."""
+    """Build and start the engine, feed it or serve it, and stop it; the exit code.
+
+    SIGINT or SIGTERM stops it (within 5 s, the show log closed): 130 after SIGINT; after SIGTERM 0 for a
+    serving show (the way to end it, like `kitsu stop`) and 143 for a run whose turns were cut short.
+    """
     settler: VoiceSettler | None = None
     parts = build_engine(settings, inputs=sources)
     engine = parts.engine
@@ -129,24 +133,31 @@ async def _run_show(settings: Settings, sources: list[AudioInput], feeder: WavFi
         feeder.wait_before_next = settler.wait
     stop = asyncio.Event()
     server: ControlServer | None = None
-    try:
-        failures = await start_engine(engine, err, show_log=True)
-        server, problem = await _start_api(engine, settings, stop.set, serving)
-        if serving and server is None:
-            if problem:
-                err.write(f"kitsu: {problem}\n")
-                failures.append(problem)
-        elif serving and server is not None:
-            lock.describe(server.url)
-            err.write(f"kitsu: control API at {server.url}; the show runs until `kitsu stop` or Ctrl-C\n")
-            err.flush()
-            await _serve_until(stop)
-        else:
-            await _until_stopped(_feed(engine, feeder, settler, chats), stop)
-    finally:
-        if server is not None:
-            await server.close()
-        await engine.stop()
+    problem = ""
+    with ExitSignals(lambda _signum: stop.set()) as signals:
+        try:
+            failures = await _until_stopped(start_engine(engine, err, show_log=True), stop) or []
+            if not stop.is_set():
+                server, problem = await _start_api(engine, settings, stop.set, serving)
+            if stop.is_set():
+                pass  # a signal while loading: straight to the stop
+            elif serving and server is None:
+                if problem:
+                    err.write(f"kitsu: {problem}\n")
+                    failures.append(problem)
+            elif serving and server is not None:
+                lock.describe(server.url)
+                err.write(f"kitsu: control API at {server.url}; the show runs until `kitsu stop` or Ctrl-C\n")
+                err.flush()
+                await stop.wait()
+            else:
+                await _until_stopped(_feed(engine, feeder, settler, chats), stop)
+        finally:
+            if server is not None:
+                await server.close()
+            await engine.stop()
+    if signals.received is not None:
+        return signals.code(term=0 if serving else None)
     errors = [r for r in engine.records if r.get("error")]
     for record in errors:
         err.write(f"kitsu: turn {record['turn']} failed: {record['error']}\n")
@@ -184,8 +195,8 @@ async def _start_api(engine: Engine, settings: Settings, on_stop: Callable[[], N
         return None, str(exc)
 
 
-async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
-    """Run `work` to its end, or until the control API's /stop (the rest is skipped)."""
+async def _until_stopped(work: Coroutine[Any, Any, T], stop: asyncio.Event) -> T | None:
+    """Run `work` to its end (its result), or until a signal or the control API's /stop (None; the rest is skipped)."""
     task = asyncio.ensure_future(work)
     stopper = asyncio.ensure_future(stop.wait())
     try:
@@ -195,16 +206,5 @@ async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -
             pending.cancel()
         await asyncio.gather(task, stopper, return_exceptions=True)
     if task.done() and not task.cancelled():
-        task.result()  # what the work raised goes on up
-
-
-async def _serve_until(stop: asyncio.Event) -> None:
-    """Wait for /stop or SIGTERM (Ctrl-C ends the run through asyncio.run)."""
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGTERM)
+        return task.result()  # what the work raised goes on up
+    return None

@@ -1,9 +1,11 @@
-"""Shared pytest fixtures: real embedded models are loaded once per test session."""
+"""Shared pytest fixtures: real embedded models are loaded once per test session; a kitsu home for CLI runs."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import pytest
@@ -13,6 +15,8 @@ if TYPE_CHECKING:
     from kitsu_tui.backends.llm_llama import LlamaLlm
     from kitsu_tui.backends.tts_piper import PiperTts
     from kitsu_tui.backends.vad_silero import SileroVad
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class _Loadable(Protocol):
@@ -65,3 +69,15 @@ def real_llm() -> Iterator[LlamaLlm]:
     from kitsu_tui.backends.llm_llama import LlamaLlm
 
     yield _loaded(LlamaLlm())
+
+
+@pytest.fixture
+def kitsu_home(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A working dir with its own config, data dir (memory DB) and logs; returns (dir, env)."""
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "data", data, ignore=shutil.ignore_patterns("memory.sqlite3*", "*.token"))
+    config = tmp_path / "kitsu.toml"
+    config.write_text(f'[paths]\ndata_dir = "{data}"\n[audio]\nplay_audio = false\n')
+    env = {**os.environ, "KITSU_CONFIG_FILE": str(config), "KITSU_LOG_ROOT": str(tmp_path / "logs")}
+    env.pop("PULSE_SERVER", None)
+    return tmp_path, env

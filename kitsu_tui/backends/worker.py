@@ -5,17 +5,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from concurrent.futures import Executor, Future
+from typing import Any, ParamSpec, TypeVar
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 _DONE = object()
 STREAM_BUFFER = 256
 """The most items a stream's thread may produce ahead of its consumer."""
 _background_nice = 0
+_abandoned: list[threading.Thread] = []
+"""Model threads still inside a call when their worker closed (see abandoned_calls)."""
+
+
+def abandoned_calls() -> list[str]:
+    """Names of model threads still inside a native call after their worker closed: the process should os._exit."""
+    return [thread.name for thread in _abandoned if thread.is_alive()]
 
 
 def set_background_nice(increment: int) -> None:
@@ -36,13 +45,75 @@ def _lower_thread_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + _background_nice))
 
 
+_Work = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+class DaemonPool(Executor):
+    """A fixed pool of daemon threads: a native call still running at exit never holds the interpreter open."""
+
+    def __init__(self, name: str, threads: int = 1) -> None:
+        self._work: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._run, name=f"kitsu-{name}_{i}", daemon=True)
+                         for i in range(max(1, threads))]
+        self._lock = threading.Lock()
+        self._started = False
+        self._shut = False
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        """Queue fn(*args, **kwargs) for the pool's threads (started on the first call)."""
+        with self._lock:
+            if self._shut:
+                raise RuntimeError("cannot schedule new calls after shutdown")
+            if not self._started:
+                self._started = True
+                for thread in self._threads:
+                    thread.start()
+            future: Future[T] = Future()
+            self._work.put((future, fn, args, kwargs))
+        return future
+
+    def _run(self) -> None:
+        """Thread body: run queued calls until the shutdown marker."""
+        _lower_thread_priority()
+        while (item := self._work.get()) is not None:
+            future, fn, args, kwargs = item
+            del item
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as exc:  # delivered to the awaiting caller
+                    future.set_exception(exc)
+            del future, fn, args, kwargs
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop taking calls (dropping queued ones when asked); with `wait`, join the threads."""
+        with self._lock:
+            if not self._shut:
+                self._shut = True
+                while cancel_futures:
+                    try:
+                        item = self._work.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not None:
+                        item[0].cancel()
+                for _ in self._threads:
+                    self._work.put(None)
+        if wait:
+            for thread in self.live_threads():
+                thread.join()
+
+    def live_threads(self) -> list[threading.Thread]:
+        """The pool's threads still running (a call in progress, or not yet at the shutdown marker)."""
+        return [thread for thread in self._threads if thread.is_alive()]
+
+
 class ModelWorker:
     """Runs a model's calls on its own thread(s); generators are iterated inside that thread."""
 
     def __init__(self, name: str, threads: int = 1) -> None:
         self.name = name
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"kitsu-{name}",
-                                            initializer=_lower_thread_priority)
+        self._executor = DaemonPool(name, threads)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(*args) on the worker thread and await its result."""
@@ -100,18 +171,19 @@ class ModelWorker:
                 # Let the thread finish its current item; never block the loop on it.
                 future.add_done_callback(lambda f: f.exception())
 
-    async def close(self, timeout_s: float = 10.0) -> bool:
+    async def close(self, timeout_s: float = 2.0) -> bool:
         """Stop accepting work and wait (off the loop) for the running call to end; False on timeout.
 
         Native model code must not outlive its Python objects: freeing a model while its thread is
-        still inside llama.cpp or onnxruntime aborts the process.
+        still inside llama.cpp or onnxruntime aborts the process. A call that overruns (an LLM warm-up
+        cannot be stopped) is left to its daemon thread and listed by abandoned_calls(), so the CLI
+        ends the process with os._exit instead of finalizing the objects under it.
         """
         self._executor.shutdown(wait=False, cancel_futures=True)
-        joiner = threading.Thread(target=self._executor.shutdown, kwargs={"wait": True}, daemon=True)
-        joiner.start()
         deadline = asyncio.get_running_loop().time() + timeout_s
-        while joiner.is_alive():
+        while live := self._executor.live_threads():
             if asyncio.get_running_loop().time() > deadline:
+                _abandoned.extend(thread for thread in live if thread not in _abandoned)
                 return False
             await asyncio.sleep(0.02)
         return True

@@ -176,6 +176,8 @@ class Persona(PersonaSection):
     """Spoken instead of a blocked sentence."""
     deflect_line: str = "Hmm, let's keep chat comfy! Ask me something else."
     """Spoken instead of answering a chat line that moderation blocked (when [moderation] deflect_blocked_chat)."""
+    llm_fallback_line: str = Field("Give me a second, my thoughts got tangled.", min_length=1)
+    """Spoken when the LLM fails before a reply's first sentence (the exchange stays out of history)."""
     voice: VoiceSpec = Field(default_factory=VoiceSpec)
     """TTS voice."""
     llm: LlmSpec = Field(default_factory=LlmSpec)

@@ -129,6 +129,8 @@ class LlmSettings(Section):
     """HTTP timeout per request."""
     retries: int = Field(2, ge=0, le=10)
     """Retries on connection errors and 5xx before the turn fails."""
+    fail_after: int = Field(3, ge=1, le=100)
+    """Failed replies in a row (each spoken as the persona's llm_fallback_line) before the llm module shows ERROR."""
     history_turns: int = Field(6, ge=0, le=100)
     """Recent exchanges included in the prompt."""
 

@@ -12,6 +12,7 @@ from kitsu_tui.engine.api import Spawn
 from kitsu_tui.engine.conversation import Conversation
 from kitsu_tui.engine.events import Event
 from kitsu_tui.engine.hold import PreAirHold
+from kitsu_tui.engine.llmhealth import LlmHealth
 from kitsu_tui.engine.player import Player
 from kitsu_tui.engine.recorder import ReplyRecorder
 from kitsu_tui.engine.state import ShowState
@@ -41,6 +42,8 @@ class TurnContext:
     spawn: Spawn
     chat_logins: frozenset[str]
     """Logins seen in chat lately: a reply never reads one out unasked."""
+    llm_health: LlmHealth
+    """The LLM's run of failures: backoff before the next call, the module in error after [llm] fail_after."""
 
     def moderate_output(self, sentence: str, context: str = "") -> Decision | None:
         """The moderation decision for one reply sentence (`context`: the message it answers), None when off."""

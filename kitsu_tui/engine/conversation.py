@@ -152,8 +152,8 @@ class Conversation:
         return history
 
     async def remember(self, turn: Turn, spoken: str) -> None:
-        """Keep a finished turn: history (unless flagged), recent replies, and memory (only what was heard)."""
-        if not turn.flagged:
+        """Keep a finished turn: history (unless kept out), recent replies, and memory (only what was heard)."""
+        if not turn.kept_out:
             # A blocked, held or dumped sentence: the exchange that provoked it never returns to the LLM.
             self.history[:] = self.next_history(turn, spoken)
         if spoken:
@@ -161,9 +161,9 @@ class Conversation:
         if self.memory is None:
             return
         try:
-            if turn.source != Source.SAY and not turn.flagged:
+            if turn.source != Source.SAY and not turn.kept_out:
                 await self.memory.add_turn(turn.turn_id, "user", turn.text, str(turn.source), turn.author)
-            if spoken or not turn.flagged:
+            if spoken or not turn.kept_out:
                 await self.memory.add_turn(turn.turn_id, "assistant", spoken, str(turn.source))
             if not turn.prepared:  # otherwise the summary runs while the next reply plays
                 await self.memory.maybe_summarize(self.summarize)
@@ -184,8 +184,8 @@ class Conversation:
                 await self.memory.maybe_summarize(self.summarize)
             if self._llm_wanted():
                 return  # the next turn is already here: it needs the LLM now
-            history = list(self.history) if turn.flagged else self.next_history(turn, spoken)
-            stored = 0 if turn.flagged else int(turn.source != Source.SAY) + int(bool(spoken))  # rows memory adds
+            history = list(self.history) if turn.kept_out else self.next_history(turn, spoken)
+            stored = 0 if turn.kept_out else int(turn.source != Source.SAY) + int(bool(spoken))  # rows memory adds
             await self.refresh_notes(f"{turn.text} {spoken}", exclude_recent=len(history) - stored)
             await self._llm_worker.call(self._backends.llm.warm, await self.conversation(history))
             turn.warmed_for = spoken

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kitsu_tui.audio.base import AudioInput, AudioOutput
 from kitsu_tui.backends.base import Backends, LanguageAware, TtsBackend
@@ -31,6 +32,7 @@ from kitsu_tui.engine.flow import TurnFlow
 from kitsu_tui.engine.hold import PreAirHold
 from kitsu_tui.engine.idle import IdleTalk
 from kitsu_tui.engine.listener import Listener
+from kitsu_tui.engine.llmhealth import LlmHealth
 from kitsu_tui.engine.loading import Workers, load_models
 from kitsu_tui.engine.modules import ModuleRegistry
 from kitsu_tui.engine.player import Player
@@ -38,10 +40,10 @@ from kitsu_tui.engine.recorder import ReplyRecorder
 from kitsu_tui.engine.scheduler import TurnQueue
 from kitsu_tui.engine.state import ShowState
 
-if TYPE_CHECKING:
-    pass
-
 log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_S = 3.0
+"""The longest Engine.stop takes: the CLI's exits promise 5 s from the signal to the process's end."""
 
 
 class Engine(ShowControls):
@@ -70,7 +72,8 @@ class Engine(ShowControls):
         self.idle = IdleTalk(self._persona, self.show, self.queue, self.player, self.submit_text)
         self.recorder = ReplyRecorder(settings.audio.record_dir, self.workers.io)
         parts = TurnContext(settings, persona, backends, self.workers.llm, self.workers.tts, self.player, self.hold,
-                            moderator, self.conversation, self.show, self.recorder, self.emit, self.spawn, frozenset())
+                            moderator, self.conversation, self.show, self.recorder, self.emit, self.spawn, frozenset(),
+                            LlmHealth(self.show, settings.llm.fail_after))
         self.flow = TurnFlow(parts, self._persona, self.queue)
         self.bus.add_listener(self.idle.observe)
         self.bus.add_listener(_log_moderation)
@@ -161,23 +164,30 @@ class Engine(ShowControls):
         await self.loaded.wait()
         await self.flow.run(self.refresh_state)
 
-    async def stop(self) -> None:
-        """Stop turns and tasks, then modules (memory last used by them), inputs, playback and worker threads."""
+    async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Stop turns and tasks, then modules (memory last used by them), inputs, playback and worker threads.
+
+        Bounded by `timeout_s`: a model call that cannot be stopped (an LLM warm-up) is left to its daemon thread.
+        """
+        deadline = time.monotonic() + timeout_s
         self.interrupt("shutdown")
         for source in self.inputs:
             with contextlib.suppress(Exception):
                 source.close()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await self.registry.stop_all()
+        for _ in range(5):  # a task ending may spawn another (a warm-up after its turn): cancel those too
+            tasks = list(self._tasks)
+            if not tasks:
+                break
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=max(0.1, (deadline - time.monotonic()) / 3))
+        await self.registry.stop_all(max(0.5, (deadline - time.monotonic()) / 2))
         await self.player.close()
         if self.memory is not None:
             with contextlib.suppress(Exception):
-                await self.memory.close()
-        if not await self.workers.close():
-            log.warning("a model thread was still busy at shutdown")
+                await asyncio.wait_for(self.memory.close(), max(0.2, deadline - time.monotonic()))
+        if not await self.workers.close(max(0.2, deadline - time.monotonic())):
+            log.info("a model call was still running at shutdown; its thread is left behind (daemon)")
         self.show.announce(PipelineState.STOPPED)
 
     async def wait_loaded(self) -> None:

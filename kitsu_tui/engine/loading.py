@@ -36,10 +36,10 @@ class Workers:
         return cls(ModelWorker("vad"), ModelWorker("asr", threads=2), ModelWorker("llm"),
                    ModelWorker("tts", threads=tts_threads), ModelWorker("io"))
 
-    async def close(self) -> bool:
-        """Stop every thread; False when one was still busy."""
+    async def close(self, timeout_s: float = 2.0) -> bool:
+        """Stop every thread, waiting at most `timeout_s` for running calls; False when one was still busy."""
         workers = (self.vad, self.asr, self.llm, self.tts, self.io)
-        return all(await asyncio.gather(*(worker.close() for worker in workers)))
+        return all(await asyncio.gather(*(worker.close(timeout_s) for worker in workers)))
 
 
 async def load_models(backends: Backends, workers: Workers, show: ShowState, conversation: Conversation) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from kitsu_tui.engine.api import Module, PanicAware, Spawn
 from kitsu_tui.engine.events import Event, ModuleState, OperatorAction, PanicStepsDone
-from kitsu_tui.engine.state import ShowState
+from kitsu_tui.engine.state import FAILING, ShowState
 
 if TYPE_CHECKING:
     from kitsu_tui.engine.api import EngineApi
@@ -42,7 +42,7 @@ class ModuleRegistry:
         self._emit(OperatorAction(action="toggle", detail=f"{name} {'on' if on else 'off'}"))
         if name in TOGGLEABLE_CORE:
             state, reason = show.module_states.get(name, (ModuleState.OFF, ""))
-            if on and state == ModuleState.ERROR:
+            if on and state == ModuleState.ERROR and not reason.startswith(FAILING):
                 show.notice("warning", f"{name} cannot start: {reason}")
                 return
             if not on and name == "llm":
@@ -84,8 +84,13 @@ class ModuleRegistry:
                                           elapsed_ms=round((time.monotonic() - started) * 1000, 1)))
                 self._show.notice("error", f"{name} panic action failed: {exc}")
 
-    async def stop_all(self) -> None:
-        """Stop every module (errors are swallowed: shutdown goes on)."""
-        for module in list(self.modules.values()):
-            with contextlib.suppress(Exception):
-                await module.stop()
+    async def stop_all(self, timeout_s: float = 1.5) -> None:
+        """Stop every module in turn within `timeout_s` in all (one that overruns is cancelled; shutdown goes on)."""
+        deadline = time.monotonic() + timeout_s
+        for name, module in list(self.modules.items()):
+            try:
+                await asyncio.wait_for(module.stop(), max(0.2, deadline - time.monotonic()))
+            except TimeoutError:
+                log.warning("module %s did not stop in time", name)
+            except Exception:
+                log.debug("module %s failed to stop", name, exc_info=True)

@@ -17,6 +17,8 @@ from kitsu_tui.engine.events import (
 
 log = logging.getLogger(__name__)
 
+FAILING = "failing: "
+"""Opens the reason of a module in error at run time (not at load): toggling it on may retry it."""
 SpeechGate = Callable[[], str | None]
 """Returns a reason while kitsu must not start speaking (an OBS 'BRB' scene), else None."""
 

@@ -45,6 +45,11 @@ class Turn:
     flagged: bool = False
     """Output moderation blocked or held a sentence, or the operator dumped one: the exchange stays out of history."""
 
+    @property
+    def kept_out(self) -> bool:
+        """The exchange stays out of history and memory (flagged, or the LLM failed and a fallback line was said)."""
+        return self.flagged or bool(self.error)
+
     def mark(self, name: str, at: float | None = None) -> None:
         """Record the first time a milestone happened."""
         self.marks.setdefault(name, at if at is not None else time.monotonic())

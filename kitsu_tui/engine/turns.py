@@ -72,15 +72,11 @@ class TurnRunner:
                 self.turn.reply = self.turn.text
                 for chunk in self.chunker.feed(self.turn.text + " ") + self.chunker.flush():
                     self._queue_sentence(chunk)
-            else:
-                await self._generate()
+            elif not await self._generate_or_fall_back():
+                return
             self._llm_done = True
             # ctx.spawn: a shutdown cancels it before memory closes (it may outlive the turn by seconds)
             self.preparing = self.ctx.spawn(self._prepare_next(), f"kitsu-prepare-{self.turn.turn_id}")
-        except Exception as exc:
-            log.exception("turn %s failed", self.turn.turn_id)
-            self.turn.error = f"{type(exc).__name__}: {exc}"
-            self.ctx.emit(StageError(turn_id=self.turn.turn_id, stage="llm", message=str(exc)))
         finally:
             self._llm_done = True
             self.speech.close()
@@ -97,6 +93,27 @@ class TurnRunner:
                 self.speech.dump_held()  # an interrupted reply's held sentences are dumped
                 if self.preparing is not None and self.stale:
                     self.preparing.cancel()  # an interrupted reply: the conversation will not be what it expected
+
+    async def _generate_or_fall_back(self) -> bool:
+        """Generate after the LLM's backoff; on a failure say the persona's fallback line if nothing was queued yet.
+
+        False when the LLM failed: the record keeps the error, the exchange stays out of history.
+        """
+        health, turn = self.ctx.llm_health, self.turn
+        await health.wait(lambda: self.stale)
+        try:
+            await self._generate()
+        except Exception as exc:
+            log.warning("turn %s: the LLM failed (%s); saying the fallback line", turn.turn_id, exc)
+            log.debug("LLM failure", exc_info=True)
+            turn.error = f"{type(exc).__name__}: {exc}"
+            self.ctx.emit(StageError(turn_id=turn.turn_id, stage="llm", message=str(exc)))
+            health.failed(turn.error)
+            if self.speech.next_index == 0:
+                self._queue_sentence(self.ctx.persona.llm_fallback_line, verbatim=True)
+            return False
+        health.succeeded()
+        return True
 
     def _params(self) -> GenerationParams:
         """Sampling, stop strings, mood constraint and repetition damping for this reply (persona [llm])."""
@@ -166,11 +183,11 @@ class TurnRunner:
         self.turn.mood = mood
         self.ctx.emit(MoodChanged(turn_id=self.turn.turn_id, mood=mood, actions=actions))
 
-    def _queue_sentence(self, text: str) -> None:
-        """Clean a sentence, pass it through output moderation and the hold decision, and queue it for speech."""
+    def _queue_sentence(self, text: str, verbatim: bool = False) -> None:
+        """Clean a sentence (unless `verbatim`), pass it through output moderation and the hold, and queue it for speech."""
         if self.stale:
             return
-        text = self.hygiene.clean(text)
+        text = text if verbatim else self.hygiene.clean(text)
         if not text:
             return
         ctx, turn = self.ctx, self.turn

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import signal
@@ -20,6 +19,7 @@ from kitsu_tui.backends.base import Backends
 from kitsu_tui.bootstrap import build_engine
 from kitsu_tui.config.settings import Settings
 from kitsu_tui.engine.engine import Engine
+from kitsu_tui.exits import ExitSignals
 from kitsu_tui.headless import start_engine
 from kitsu_tui.soak.chatgen import SyntheticChat
 from kitsu_tui.soak.driver import TurnDriver
@@ -110,23 +110,22 @@ class SoakRun:
         self.load_s: float | None = None
         self.started_feeding: float | None = None
 
-    def _on_sigint(self) -> None:
-        """First Ctrl-C: stop feeding and write the summary; a second one kills (default handler)."""
+    def _on_signal(self, signum: int) -> None:
+        """Ctrl-C or SIGTERM: stop feeding, stop the engine (bounded) and write the summary so far."""
         self.interrupted = True
-        self.stopped_by = "interrupted (SIGINT)"
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+        self.stopped_by = f"interrupted ({signal.Signals(signum).name})"
         if self._body is not None:
             self._body.cancel()
 
     async def run(self) -> int:
-        """Run to the end (or Ctrl-C) and return the exit code; the summary is written in every case."""
+        """Run to the end (or a signal) and return the exit code; the summary is written in every case."""
+        with ExitSignals(self._on_signal) as signals:  # held through the stop: a second Ctrl-C cannot cut it short
+            code = await self._run()
+        return signals.code(code)
+
+    async def _run(self) -> int:
+        """Build the engine, feed it, stop it and write the summary."""
         self.tally.rss_start_mb = current_rss_mb()
-        loop = asyncio.get_running_loop()
-        handled = False
-        with contextlib.suppress(RuntimeError, ValueError):  # no signals here (Windows, not the main thread)
-            loop.add_signal_handler(signal.SIGINT, self._on_sigint)
-            handled = True
         progress = ProgressBar(self.err, self.options.max_turns, self._duration_s(), enabled=self.options.progress)
         mic = ScriptedMic(self.settings.audio.frame_ms) if self.plan.has_voice else None
         parts = build_engine(self.settings, inputs=[mic] if mic else [], backends=self.backends, output=self.output)
@@ -142,16 +141,14 @@ class SoakRun:
             try:
                 await self._body
             except asyncio.CancelledError:
-                pass
+                if not self.interrupted:
+                    raise
             except Exception as exc:  # the summary so far is still worth having
                 log.exception("soak stopped by an error")
                 self.crashed = f"{type(exc).__name__}: {exc}"
                 self.stopped_by = f"error: {self.crashed}"
                 self.err.write(f"kitsu: soak stopped by an error: {self.crashed}\n")
         finally:
-            if handled:
-                with contextlib.suppress(Exception):
-                    loop.remove_signal_handler(signal.SIGINT)
             progress.finish()
             await engine.stop()
             if writer is not None:
@@ -219,9 +216,9 @@ class SoakRun:
         }
 
     def _exit_code(self, summary: dict[str, Any]) -> int:
-        """130 after Ctrl-C, 2 when a model failed, 1 when errors exceed --max-error-rate, else 0."""
+        """130 after Ctrl-C (143 after SIGTERM), 2 when a model failed, 1 when errors exceed --max-error-rate, else 0."""
         if self.interrupted:
-            return 130
+            return 130  # replaced by the signal's own code in run()
         if self._failures:
             return 2
         if self.crashed:

@@ -235,9 +235,9 @@ class KitsuApp(App[int]):
         engine = self.engine
         if engine is not None and not self.detached:
             if engine.owns_show:
-                await self._settle_turn(engine)
-            try:
-                await asyncio.wait_for(engine.stop(), 10)
+                await self._settle_turn(engine, 1.0)
+            try:  # the quit ends within 5 s: 1 s to settle the turn, Engine.stop bounds itself at 3 s
+                await asyncio.wait_for(engine.stop(), 3.5)
             except Exception:
                 log.exception("engine did not stop cleanly")
         if self.bridge is not None:

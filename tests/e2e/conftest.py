@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,13 +25,3 @@ def utterance_wav(real_tts: PiperTts, tmp_path_factory: pytest.TempPathFactory) 
     return path
 
 
-@pytest.fixture
-def kitsu_home(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """A working dir with its own config, data dir (memory DB) and logs; returns (dir, env)."""
-    data = tmp_path / "data"
-    shutil.copytree(ROOT / "data", data, ignore=shutil.ignore_patterns("memory.sqlite3*", "*.token"))
-    config = tmp_path / "kitsu.toml"
-    config.write_text(f'[paths]\ndata_dir = "{data}"\n[audio]\nplay_audio = false\n')
-    env = {**os.environ, "KITSU_CONFIG_FILE": str(config), "KITSU_LOG_ROOT": str(tmp_path / "logs")}
-    env.pop("PULSE_SERVER", None)
-    return tmp_path, env

@@ -1,0 +1,68 @@
+"""An LLM failure speaks the persona's fallback line (moderated like any sentence), backs off, and after
+[llm] fail_after failures in a row shows the llm module in error; a reply that works resets it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kitsu_tui.backends.fakes import FakeLlm, FakeTts
+from kitsu_tui.engine.engine import Engine
+from kitsu_tui.engine.events import ModuleState, Source
+from kitsu_tui.safety import Moderator
+
+from .conftest import ROOT, EngineFactory, Recorder, make_settings
+
+RULES = ROOT / "data" / "moderation"
+
+
+async def chat(engine: Engine, text: str) -> dict[str, Any]:
+    assert engine.submit_text(text, Source.CHAT, "viewer")
+    await asyncio.wait_for(engine.wait_idle(), 20)
+    return engine.records[-1]
+
+
+def llm_wait_s(rec: Recorder, turn: int) -> float:
+    """Seconds from the previous turn's LLM failure to this turn's LLM call (the fallback line is short)."""
+    failed = [e.ts for e in rec.of("StageError") if e.stage == "llm" and e.turn_id < turn][-1]
+    return float(next(e.ts for e in rec.of("LlmStarted") if e.turn_id == turn) - failed)
+
+
+async def test_a_failed_reply_speaks_the_fallback_line_and_stays_out_of_history(make_engine: EngineFactory) -> None:
+    llm = FakeLlm(["Back to normal now."], fail_with="server down")
+    engine, rec = await make_engine(llm=llm, tts=FakeTts(ms_per_char=1.0), moderator=Moderator(RULES))
+    line = engine.persona.llm_fallback_line
+    failed = await chat(engine, "hello")
+    assert failed["spoken"] == line and "server down" in failed["error"]
+    output = [m for m in failed["moderation"] if m["stage"] == "output"]
+    assert [(m["action"], m["text"]) for m in output] == [("allow", line)]  # through output moderation
+    assert any(e.stage == "llm" and "server down" in e.message for e in rec.of("StageError"))
+    assert ("user", "hello") not in engine.conversation.history  # the failed exchange is never replayed
+    assert all(text != line for _, text in engine.conversation.history)
+    ok = await chat(engine, "again")
+    assert ok["spoken"] == "Back to normal now." and not ok["error"]
+    assert llm_wait_s(rec, ok["turn"]) >= 0.45  # the backoff after one failure (0.5 s)
+    assert engine.conversation.history[-2:] == [("user", "again"), ("assistant", "Back to normal now.")]
+    assert engine.flow.parts.llm_health.failures == 0
+
+
+async def test_failures_in_a_row_put_the_llm_in_error_until_toggled_on(make_engine: EngineFactory) -> None:
+    llm = FakeLlm(["It works again."])
+    settings = make_settings().with_values({"llm.fail_after": 2})
+    engine, rec = await make_engine(llm=llm, tts=FakeTts(ms_per_char=1.0), settings=settings,
+                                    moderator=Moderator(RULES))
+    line = engine.persona.llm_fallback_line
+    for n in (1, 2):
+        llm.fail_with = f"timeout {n}"
+        record = await chat(engine, f"message {n}")
+        assert record["spoken"] == line  # said again: the repetition guard never drops the fallback line
+    state, reason = engine.module_states["llm"]
+    assert state == ModuleState.ERROR and "2 replies in a row" in reason and "timeout 2" in reason
+    assert llm_wait_s(rec, engine.records[-1]["turn"]) >= 0.45  # the backoff after one failure (0.5 s)
+    assert not engine.submit_text("anyone there?", Source.CHAT, "viewer")
+    assert "llm is error (failing: 2 replies in a row" in rec.of("TurnRejected")[-1].reason
+    await engine.toggle_module("llm", True)  # a run-time failure may be retried (a model that never loaded may not)
+    assert engine.module_on("llm")
+    ok = await chat(engine, "back?")
+    assert ok["spoken"] == "It works again." and llm_wait_s(rec, ok["turn"]) >= 0.95  # doubled: 1 s
+    assert engine.flow.parts.llm_health.failures == 0
