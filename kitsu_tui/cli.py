@@ -47,20 +47,13 @@ def _load_settings(config: Path | None, persona: str | None, record: Path | None
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
-    """Run a command's coroutine: its exit code, 2 after a config error (one `kitsu:` line each), 130 on Ctrl-C.
-
-    A stop that overruns its 5 s, or a thread left running at the end, ends the process with os._exit.
-    """
-    from kitsu_tui.exits import enable_watchdog, finish
-
-    enable_watchdog()
+    """Run a command's coroutine: its exit code, 2 after a config error (one `kitsu:` line each), 130 on Ctrl-C."""
     try:
-        code = asyncio.run(coro)
+        return asyncio.run(coro)
     except ConfigError as exc:
-        code = _config_failed(exc)
+        return _config_failed(exc)
     except KeyboardInterrupt:
-        code = 130
-    return finish(code)
+        return 130
 
 
 def _setup_logging(settings: Settings, to_stderr: bool) -> None:
@@ -87,11 +80,10 @@ def run(
 
         _setup_logging(settings, to_stderr=False)  # stderr carries only kitsu's own one-line messages
         raise typer.Exit(_run(run_headless(settings, list(input_ or []), list(chat or []), realtime=not fast)))
-    from kitsu_tui.exits import finish
     from kitsu_tui.tui.show import run_tui
 
     _setup_logging(settings, to_stderr=False)
-    raise typer.Exit(finish(run_tui(settings)))
+    raise typer.Exit(run_tui(settings))
 
 
 @app.command()
@@ -314,12 +306,23 @@ def stop(config: ConfigOption = None) -> None:
     _remote(config, stop_action())
 
 
-def main() -> None:
-    """Console-script entry point."""
+def main(args: list[str] | None = None) -> None:
+    """Console-script entry point: the process ends here, so only here may a stuck thread be left behind.
+
+    A stop that overruns its 5 s, or a thread left running at the end, ends the process with os._exit;
+    callers inside another process (tests, CliRunner) call `app` and never get that.
+    """
+    from kitsu_tui.exits import enable_watchdog, finish
+
+    enable_watchdog()
+    code = 0
     try:
-        app()
+        app(args, prog_name="kitsu")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
-        sys.exit(130)
+        code = 130
+    sys.exit(finish(code))
 
 
 if __name__ == "__main__":

@@ -61,9 +61,9 @@ def fake_backends(settings: Settings, persona: Persona | None = None) -> Backend
 def main() -> None:
     """Run the real CLI with fake models."""
     factory.build_backends = fake_backends
-    from kitsu_tui.cli import app
+    from kitsu_tui.cli import main as kitsu_main
 
-    app(sys.argv[1:], prog_name="kitsu")
+    kitsu_main(sys.argv[1:])
 
 
 if __name__ == "__main__":

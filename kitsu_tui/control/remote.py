@@ -35,6 +35,7 @@ from kitsu_tui.engine.events import (
     TurnCompleted,
     TurnStarted,
 )
+from kitsu_tui.engine.state import log_level
 
 log = logging.getLogger(__name__)
 
@@ -226,8 +227,7 @@ class RemoteEngine:
 
     def notice(self, level: str, message: str) -> None:
         """Tell this console's operator something."""
-        log.log(logging.ERROR if level == "error" else logging.WARNING if level == "warning" else logging.INFO,
-                message)
+        log.log(log_level(level), message)
         self.bus.emit(Notice(level=level, message=message))
 
     def set_module_state(self, name: str, state: ModuleState, reason: str = "") -> None:

@@ -54,8 +54,7 @@ class ShowState:
 
     def notice(self, level: str, message: str) -> None:
         """Tell the operator something in one line."""
-        log.log(logging.ERROR if level == "error" else logging.WARNING if level == "warning" else logging.INFO,
-                message)
+        log.log(log_level(level), message)
         self._emit(Notice(level=level, message=message))
 
     def announce(self, state: PipelineState) -> None:
@@ -98,6 +97,11 @@ class ShowState:
                 announced = True
                 self.notice("info", f"speech held: {', '.join(reasons) or 'paused'}")
             await asyncio.sleep(0.1)
+
+
+def log_level(level: str) -> int:
+    """The logging level of a notice level ("error", "warning", anything else: info)."""
+    return logging.ERROR if level == "error" else logging.WARNING if level == "warning" else logging.INFO
 
 
 def _safe_gate(gate: SpeechGate) -> str | None:

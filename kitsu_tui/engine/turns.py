@@ -37,6 +37,8 @@ class TurnRunner:
         s = ctx.settings.engine
         self.chunker = SentenceChunker(s.first_chunk_min_chars, s.max_chunk_chars, s.first_chunk_max_chars)
         self.speech = SpeechQueue(ctx, turn, lambda: self.stale)
+        self.sampling = ctx.persona.sampling()
+        """This reply's sampling (the persona is fixed for the turn): computed once."""
         self._llm_done = False
         self._safe_line_used = False
         self.preparing: asyncio.Task[None] | None = None
@@ -118,7 +120,7 @@ class TurnRunner:
     def _params(self) -> GenerationParams:
         """Sampling, stop strings, mood constraint and repetition damping for this reply (persona [llm])."""
         persona = self.ctx.persona
-        spec, sampling = persona.llm, persona.sampling()
+        spec, sampling = persona.llm, self.sampling
         return GenerationParams(
             max_tokens=sampling.max_tokens, temperature=sampling.temperature, top_p=sampling.top_p,
             repeat_penalty=spec.repeat_penalty, presence_penalty=spec.presence_penalty,
@@ -131,7 +133,7 @@ class TurnRunner:
         ctx, turn = self.ctx, self.turn
         messages = await ctx.conversation.messages(turn)
         params = self._params()
-        budget = ctx.persona.sampling().max_sentences
+        budget = self.sampling.max_sentences
         enough = threading.Event()  # the reply's sentence budget is spent: the LLM stops, the turn goes on
         mood_filter = MoodFilter(ctx.persona.mood_names)
         turn.mark("llm_start")

@@ -65,6 +65,14 @@ def fake_tts(engine: Engine) -> FakeTts:
     return tts
 
 
+async def wait_for_event(rec: Recorder, kind: str, limit_s: float = 10) -> None:
+    """Wait until the engine has emitted an event of `kind`."""
+    async def poll() -> None:
+        while not rec.of(kind):  # noqa: ASYNC110 - polling a plain list the engine appends to
+            await asyncio.sleep(0.01)
+    await asyncio.wait_for(poll(), limit_s)
+
+
 EngineFactory = Callable[..., Awaitable[tuple[Engine, Recorder]]]
 """make_engine(llm=..., tts=..., asr=..., settings=..., inputs=..., **Engine kwargs) -> (started engine, recorder)."""
 

@@ -8,17 +8,12 @@ from kitsu_tui.backends.fakes import FakeLlm
 from kitsu_tui.engine.events import SentenceStatus, Source
 from kitsu_tui.engine.listener import Utterance
 
-from .conftest import EngineFactory, Recorder, make_settings
+from .conftest import EngineFactory, make_settings, wait_for_event
 
 LONG = ("This is the first sentence of a long story. Then a second sentence follows it. "
         "A third sentence keeps going on and on. The fourth sentence should never be heard.")
 
 
-async def wait_for_event(rec: Recorder, kind: str, limit_s: float = 10) -> None:
-    async def poll() -> None:
-        while not rec.of(kind):  # noqa: ASYNC110 - polling a plain list the engine appends to
-            await asyncio.sleep(0.01)
-    await asyncio.wait_for(poll(), limit_s)
 
 
 def utterance(text: str) -> Utterance:

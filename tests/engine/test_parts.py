@@ -10,8 +10,7 @@ from kitsu_tui.engine.events import OperatorAction, Source
 from kitsu_tui.engine.scheduler import CHAT_LOGINS_KEPT, RECORDS_KEPT
 from kitsu_tui.safety import Moderator
 
-from .conftest import ROOT, EngineFactory, make_settings
-from .test_interrupts import wait_for_event
+from .conftest import ROOT, EngineFactory, make_settings, wait_for_event
 
 RULES = ROOT / "data" / "moderation"
 

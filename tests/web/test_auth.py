@@ -122,9 +122,10 @@ async def test_a_console_that_ignores_quit_is_killed_with_its_children(monkeypat
     monkeypatch.setattr(kitsu_tui.web, "STOP_TIMEOUT_S", 0.5)
     closed = asyncio.Event()
     service = _service("echo __GANGLION__; sleep 60; true", closed)
+    earlier = {p.pid for p in psutil.Process().children(recursive=True)}  # peers other tests left running
     await service.start(80, 24)
     await asyncio.sleep(0.3)
-    family = [psutil.Process(p.pid) for p in psutil.Process().children(recursive=True)]
+    family = [p for p in psutil.Process().children(recursive=True) if p.pid not in earlier]
     assert any(p.name() == "sleep" for p in family)
     await asyncio.wait_for(service.stop(), 10)
     _, alive = psutil.wait_procs(family, timeout=5)
