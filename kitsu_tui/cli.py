@@ -119,17 +119,21 @@ def soak(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic chat generator.")] = 7,
     turn_timeout: Annotated[float, typer.Option("--turn-timeout", min=1.0, help="Seconds before a stuck turn counts as an error.")] = 120.0,
     play: Annotated[bool, typer.Option("--play", help="Play replies on the speakers (default: real-time null sink).")] = False,
+    faults: Annotated[str | None, typer.Option("--faults", help="Inject faults: 'default', or KIND[@START][+DURATION],... "
+                                               "(llm-500, llm-hang, llm-refuse, llm-cut, tts, output, db-lock, disk-full).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="Config TOML (default: $KITSU_CONFIG_FILE or ./kitsu.toml).")] = None,
     persona: Annotated[str | None, typer.Option("--persona", help="Persona name (personas/NAME.toml).")] = None,
 ) -> None:
     """Run the real pipeline headless for a while and write per-turn records and aggregates."""
-    from kitsu_tui.soak.runner import SoakOptions, run_soak
+    from kitsu_tui.soak.options import SoakOptions
+    from kitsu_tui.soak.runner import run_soak
 
     settings = _load_settings(config, persona, no_audio=not play)
     _setup_logging(settings, to_stderr=True)
     options = SoakOptions(max_turns=max_turns, duration_minutes=duration_minutes, chat_file=chat_file,
                           utterances=utterances, replay=replay, record_session=record_session, output=output,
-                          max_error_rate=max_error_rate, seed=seed, turn_timeout_s=turn_timeout)
+                          max_error_rate=max_error_rate, seed=seed, turn_timeout_s=turn_timeout,
+                          faults=faults)
     raise typer.Exit(_run(run_soak(settings, options)))
 
 
@@ -140,6 +144,7 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     quality: Annotated[bool, typer.Option("--quality", help="Score replies to the shipped chat lines instead.")] = False,
     lines: Annotated[int, typer.Option("--lines", min=0, help="With --quality: only the first N lines (0 = all).")] = 0,
+    voices: Annotated[str, typer.Option("--voices", help="piper, or espeak: also the held-out espeak-ng voices, with cut-offs and false waits.")] = "piper",
     config: Annotated[Path | None, typer.Option("--config", help="Config TOML (default: embedded defaults).")] = None,
 ) -> None:
     """Measure voice->first audio, chat->first audio, per-stage latency, load time and peak RSS (or --quality)."""
@@ -150,7 +155,7 @@ def bench(
     _setup_logging(settings, to_stderr=True)
     if quality:
         raise typer.Exit(_run(run_quality(settings, limit=lines, as_json=as_json)))
-    raise typer.Exit(_run(run_bench(settings, voice_turns, chat_turns, as_json)))
+    raise typer.Exit(_run(run_bench(settings, voice_turns, chat_turns, as_json, voices=voices)))
 
 
 @app.command()

@@ -33,7 +33,8 @@ PORTABLE_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=
 
 RUNTIME_REQUIRED=(libportaudio2)
 RUNTIME_OPTIONAL=(pulseaudio pulseaudio-utils libasound2-plugins)
-TEST_OPTIONAL=(obs-studio xvfb libgl1-mesa-dri xauth tmux shellcheck)
+# espeak-ng speaks the held-out voices of `kitsu bench --voices espeak` and tests/soak/test_voiceset.py.
+TEST_OPTIONAL=(obs-studio xvfb libgl1-mesa-dri xauth tmux shellcheck espeak-ng)
 # Headless Chromium for tests/web (the browser console): Debian packages it as `chromium`; Ubuntu has only a
 # snap wrapper that does not install in a container, so there the browser test skips unless you add one.
 if grep -qsx 'ID=debian' /etc/os-release; then

@@ -20,6 +20,10 @@ class AudioDeviceError(RuntimeError):
     """A device is missing or cannot be opened; str() is one readable line naming cause and fix."""
 
 
+class AudioDeviceLost(AudioDeviceError):
+    """A device that was playing vanished (unplugged, sink removed, sound server gone); str() says why."""
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
     """A block of captured audio at PIPELINE_RATE and the monotonic time its last sample arrived."""
@@ -50,7 +54,7 @@ class AudioOutput(Protocol):
         """Open the stream; raises AudioDeviceError with a readable line."""
 
     def write(self, samples: Audio) -> None:
-        """Append samples (at sample_rate) to the play buffer; never blocks."""
+        """Append samples (at sample_rate) to the play buffer; never blocks; raises AudioDeviceLost once lost."""
 
     def clear(self) -> int:
         """Drop everything not yet played (used by interrupts); returns samples dropped."""
@@ -65,6 +69,13 @@ class AudioOutput(Protocol):
 
     def last_block(self) -> Audio:
         """A copy of the most recently played block (for lipsync); empty when idle."""
+
+    @property
+    def error(self) -> str | None:
+        """Why the device is not playing now (lost, stalled), or None while it plays."""
+
+    def reopen(self) -> None:
+        """Open the same device again after a loss (blocks: call it off the event loop); AudioDeviceError while gone."""
 
     def close(self) -> None:
         """Stop the stream."""

@@ -1,14 +1,15 @@
-"""Playback sinks fed from a ring buffer: a real sounddevice OutputStream, and a real-time null sink."""
+"""Playback sinks fed from a ring buffer (a sounddevice OutputStream, a real-time null sink) that report a lost device."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
 
 import numpy as np
 
-from kitsu_tui.audio.base import Audio, AudioDeviceError, AudioOutput
+from kitsu_tui.audio.base import Audio, AudioDeviceError, AudioDeviceLost, AudioOutput
 from kitsu_tui.audio.devices import close_stream, find_device, open_stream, pick_stream_format
 from kitsu_tui.audio.resample import resample
 from kitsu_tui.audio.ringbuffer import RingBuffer
@@ -27,6 +28,8 @@ class _RingOutput:
         self._ring = RingBuffer(capacity=self.device_rate * 60)
         self._last = np.zeros(max_block, dtype=np.float32)
         self._last_len = 0
+        self._lost: str | None = None
+        """Why the device was lost (set from any thread; cleared by a successful reopen)."""
 
     def _consume(self, out: Audio) -> int:
         """Fill `out` from the ring (silence when empty) and remember it for lipsync; runs on the audio thread."""
@@ -39,8 +42,16 @@ class _RingOutput:
             self._last_len = 0
         return taken
 
+    @property
+    def error(self) -> str | None:
+        """Why the device is not playing now, or None while it plays."""
+        return self._lost
+
     def write(self, samples: Audio) -> None:
-        """Append samples at sample_rate to the play buffer (resampled to the device rate); never blocks."""
+        """Append samples at sample_rate to the play buffer (resampled); never blocks; AudioDeviceLost while lost."""
+        why = self.error
+        if why is not None:
+            raise AudioDeviceLost(f"audio output {self.name!r} lost: {why}")
         data = np.asarray(samples, dtype=np.float32).reshape(-1)
         if self.device_rate != self.sample_rate:
             data = resample(data, self.sample_rate, self.device_rate)
@@ -77,7 +88,15 @@ class _RingOutput:
 
 
 class SoundDeviceOutput(_RingOutput):
-    """Plays through a PortAudio output stream whose callback reads the ring buffer in small blocks."""
+    """Plays through a PortAudio stream whose callback reads the ring in small blocks; lost when the stream stops
+    on its own (device unplugged, sound server gone) or is not called back for `stall_s` (a suspended sink)."""
+
+    stall_s = 1.0
+    """Seconds without a callback after which a running stream counts as lost."""
+    start_grace_s = 3.0
+    """A fresh stream may wait this long for its first pull (an idle PulseAudio null sink takes up to ~2 s)."""
+    pulled_after_s = 0.3
+    """A callback this long after the start is the device pulling audio, not PortAudio prefilling its buffer."""
 
     def __init__(
         self,
@@ -92,9 +111,16 @@ class SoundDeviceOutput(_RingOutput):
         super().__init__("speakers", sample_rate, sample_rate, max_block=8192)
         self._stream: Any = None
         self._channels = 1
+        self._generation = 0
+        """Counts opened and closed streams: a finished callback of an old stream is ignored."""
+        self._last_callback = self._opened_at = time.monotonic()
 
     def start(self) -> None:
         """Resolve the device, pick a supported rate and channel count, and start the stream."""
+        self._generation += 1
+        generation = self._generation
+        self._lost = None
+        self._last_callback = time.monotonic()
         info = find_device(self.device, "output")
         import sounddevice as sd
 
@@ -106,8 +132,14 @@ class SoundDeviceOutput(_RingOutput):
         blocksize = max(64, rate * self.block_ms // 1000)
         if blocksize > self._last.shape[0]:
             self._last = np.zeros(blocksize, dtype=np.float32)
-        self._stream = open_stream(sd, "output", info.name, device=info.index, samplerate=rate, channels=channels,
-                                   blocksize=blocksize, latency=self.latency, callback=self._callback)
+        stream = open_stream(sd, "output", info.name, device=info.index, samplerate=rate, channels=channels,
+                             blocksize=blocksize, latency=self.latency, callback=self._callback,
+                             finished_callback=lambda: self._finished(generation))
+        if generation != self._generation:  # closed meanwhile (a reopen in a thread racing a shutdown)
+            close_stream(stream)
+            raise AudioDeviceLost(f"audio output {info.name!r} was closed while it opened")
+        self._stream = stream
+        self._last_callback = self._opened_at = time.monotonic()
 
     def _pick_format(self, sd: Any, index: int, default_rate: float, max_channels: int) -> tuple[int, int]:
         """Prefer the caller's rate and mono; fall back to the device's rate and stereo."""
@@ -115,19 +147,73 @@ class SoundDeviceOutput(_RingOutput):
 
     def _callback(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
         """PortAudio thread: copy the next block out of the ring (silence when empty); nothing else."""
+        self._last_callback = time.monotonic()
         self._consume(outdata[:, 0])
         for channel in range(1, self._channels):
             outdata[:, channel] = outdata[:, 0]
 
+    def _finished(self, generation: int) -> None:
+        """PortAudio thread: the stream became inactive; unless it was closed here, the device is gone."""
+        if generation == self._generation and self._stream is not None and self._lost is None:
+            self._lost = "the output stream stopped (device unplugged or sound server gone)"
+
+    @property
+    def error(self) -> str | None:
+        """Why the device is not playing: a PortAudio error stopped the stream, or callbacks stopped coming."""
+        if self._lost is not None:
+            return self._lost
+        stream = self._stream
+        if stream is None:
+            return None
+        if not stream.active:
+            return "the output stream stopped (device unplugged or sound server gone)"
+        now = time.monotonic()
+        silent = now - self._last_callback
+        if silent > (self.start_grace_s if now - self._opened_at < self.start_grace_s else self.stall_s):
+            return f"the device stopped taking audio ({silent:.1f} s without a callback)"
+        return None
+
+    def reopen(self) -> None:
+        """Open the same device again; AudioDeviceError while it is gone or not pulled from within `start_grace_s`."""
+        self._shut(abort=True)
+        self._ring.clear()
+        try:
+            self.start()
+        except AudioDeviceError as exc:
+            self._lost = str(exc)
+            raise
+        generation, pulled_at = self._generation, self._opened_at + self.pulled_after_s
+        while (self._last_callback < pulled_at and time.monotonic() - self._opened_at < self.start_grace_s
+               and generation == self._generation):
+            time.sleep(0.01)
+        if generation != self._generation:
+            raise AudioDeviceLost(f"audio output {self.name!r} was closed while it reopened")
+        if self._last_callback < pulled_at:
+            self._lost = "the device opened but takes no audio"
+            self._shut(abort=True)
+            raise AudioDeviceLost(f"audio output {self.name!r}: {self._lost}")
+
     def close(self) -> None:
-        """Stop and close the stream (idempotent)."""
+        """Stop and close the stream (idempotent); a lost one is aborted, since stopping it waits on the device."""
+        self._shut(abort=self.error is not None)
+
+    def _shut(self, abort: bool) -> None:
+        """Close the stream: drained (stop) or dropped at once (abort: the device may never take the rest)."""
+        self._generation += 1
         stream, self._stream = self._stream, None
-        if stream is not None:
+        if stream is None:
+            return
+        if not abort:
             close_stream(stream)
+            return
+        for step in (stream.abort, stream.close):
+            with contextlib.suppress(Exception):
+                step()
 
 
 class NullOutput(_RingOutput):
-    """A real-time sink for machines without speakers: a thread drains the ring at exactly real-time pace."""
+    """A real-time sink without speakers (a thread drains the ring at real-time pace), and the device double of
+    soaks and tests: lose() unplugs it, restore() plugs it back in."""
 
     def __init__(
         self, sample_rate: int = 22050, block_ms: int = 10, name: str = "null (no speakers)"
@@ -139,6 +225,30 @@ class NullOutput(_RingOutput):
         self._scratch = np.zeros(self.block_samples * 4, dtype=np.float32)
         self.clock_samples = 0
         """Samples of device time elapsed since start (audio plus silence)."""
+
+    def lose(self, reason: str = "the null sink was unplugged (fault injection)") -> None:
+        """Make the device vanish: it stops consuming, `error` says `reason` and write() raises AudioDeviceLost."""
+        self._lost = reason
+
+    def restore(self) -> None:
+        """End a loss begun by lose(): the device is back (reopen() succeeds, writes play again)."""
+        self._lost = None
+
+    def reopen(self) -> None:
+        """Come back after a loss with an empty buffer; AudioDeviceLost while lose() is still in force."""
+        why = self._lost
+        if why is not None:
+            raise AudioDeviceLost(f"audio output {self.name!r} still lost: {why}")
+        self._ring.clear()
+        self.start()
+
+    def _consume(self, out: Audio) -> int:
+        """Fill `out` from the ring, or with silence and nothing taken while the device is lost."""
+        if self._lost is not None:
+            out[:] = 0.0
+            self._last_len = 0
+            return 0
+        return super()._consume(out)
 
     def start(self) -> None:
         """Start the pacing thread."""

@@ -92,6 +92,9 @@ class LlmBackend(Protocol):
     def warm(self, messages: list[ChatMessage]) -> None:
         """Pre-fill caches with a prompt prefix (for example the system prompt); may do nothing."""
 
+    def probe(self) -> bool:
+        """Check within seconds that the LLM answers again (blocking); False or a BackendError when it does not."""
+
 
 @runtime_checkable
 class AsideCompletion(Protocol):

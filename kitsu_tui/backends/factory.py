@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 from kitsu_tui.backends.asr_whisper import WhisperAsr, whisper_language
-from kitsu_tui.backends.base import Backends, LlmBackend, TtsBackend
+from kitsu_tui.backends.base import BackendError, Backends, LlmBackend, TtsBackend
 from kitsu_tui.backends.llm_llama import LlamaLlm
 from kitsu_tui.backends.llm_openai import OpenAiLlm
 from kitsu_tui.backends.tts_coqui import CoquiTts
@@ -40,6 +43,47 @@ def build_tts(settings: TtsSettings, persona: Persona | None = None) -> TtsBacke
         intra_threads=settings.threads,
         use_cuda=settings.use_cuda,
     )
+
+
+def build_fallback_tts(settings: TtsSettings, voice: str) -> TtsBackend:
+    """A fallback Piper voice of tts.fallback_voices: the voice's default speaker, tts.length_scale, not loaded."""
+    return PiperTts(voice=voice, length_scale=settings.length_scale, intra_threads=settings.threads,
+                    use_cuda=settings.use_cuda)
+
+
+class FallbackVoices:
+    """The tts.fallback_voices, each built and loaded the first time it is needed, then kept.
+
+    ready() blocks (a voice loads in about a second): call it on the TTS worker, never the event loop.
+    `build` is the seam that makes a voice's backend (tests hand in doubles).
+    """
+
+    def __init__(self, build: Callable[[TtsSettings, str], TtsBackend] = build_fallback_tts) -> None:
+        self.build = build
+        self._lock = threading.Lock()
+        self._ready: dict[str, TtsBackend] = {}
+        self._broken: dict[str, str] = {}
+        """Voices that failed to load, with why: they are not loaded again on every failed sentence."""
+
+    def ready(self, settings: TtsSettings, voice: str) -> TtsBackend:
+        """The loaded backend of `voice` (built and loaded now on first use); BackendError if it cannot load."""
+        with self._lock:  # two workers needing the same voice at once load it once
+            if voice in self._broken:
+                raise BackendError(self._broken[voice])
+            backend = self._ready.get(voice)
+            if backend is None:
+                try:
+                    backend = self.build(settings, voice)
+                    backend.load()
+                except Exception as exc:
+                    self._broken[voice] = f"fallback voice {voice} cannot load: {exc}"[:300]
+                    raise BackendError(self._broken[voice]) from exc
+                self._ready[voice] = backend
+            return backend
+
+    def loaded(self) -> list[str]:
+        """The fallback voices loaded so far, in load order."""
+        return list(self._ready)
 
 
 def asr_language(settings: AsrSettings, persona: Persona | None = None) -> str | None:

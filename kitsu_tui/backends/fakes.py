@@ -65,7 +65,7 @@ DEFAULT_REPLIES = (
 
 
 class FakeLlm:
-    """Streams scripted replies word by word with a per-token delay; can be told to fail."""
+    """Streams scripted replies word by word with a per-token delay; can be told to fail once or until further notice."""
 
     def __init__(
         self,
@@ -73,10 +73,19 @@ class FakeLlm:
         token_delay_s: float = 0.005,
         fail_with: str | None = None,
         reply_fn: Callable[[list[ChatMessage]], str] | None = None,
+        outage: str | None = None,
+        probe_result: bool | None = None,
     ) -> None:
         self.replies = list(replies or [])
         self.token_delay_s = token_delay_s
         self.fail_with = fail_with
+        """The next reply fails with this message (once)."""
+        self.outage = outage
+        """While set, every reply and probe fails with this message (a server that is down)."""
+        self.probe_result = probe_result
+        """What probe() answers whatever the outage (None: it fails while there is one, else True)."""
+        self.probes = 0
+        """How many times probe() was called."""
         self.reply_fn = reply_fn
         self.prompts: list[list[ChatMessage]] = []
         self.warmed: list[list[ChatMessage]] = []
@@ -90,11 +99,22 @@ class FakeLlm:
         """Remember what would have been cached (tests compare it with the next prompt)."""
         self.warmed.append(list(messages))
 
+    def probe(self) -> bool:
+        """Count the call; fail while there is an outage (unless probe_result says otherwise)."""
+        self.probes += 1
+        if self.probe_result is not None:
+            return self.probe_result
+        if self.outage:
+            raise BackendError(self.outage)
+        return True
+
     def stream(
         self, messages: list[ChatMessage], params: GenerationParams, should_stop: Callable[[], bool]
     ) -> Iterator[str]:
         """Yield the next scripted reply word by word."""
         self.prompts.append(list(messages))
+        if self.outage:
+            raise BackendError(self.outage)
         if self.fail_with:
             message, self.fail_with = self.fail_with, None
             raise BackendError(message)

@@ -226,6 +226,10 @@ class LlamaLlm:
         except ValueError as exc:
             raise BackendError(f"LLM warm-up failed: {one_line(exc)} (system prompt longer than llm.n_ctx?)") from exc
 
+    def probe(self) -> bool:
+        """The model is loaded and its tokenizer answers (no generation: the conversation's KV cache stays)."""
+        return bool(self._tokens(self._require(), "ok"))
+
     def _processors(self, llm: Any, params: GenerationParams) -> Any:
         """The logits processors `params` ask for (mood tag, repetition damping), or None."""
         import llama_cpp

@@ -14,6 +14,8 @@ from kitsu_tui.backends.base import BackendError, ChatMessage, GenerationParams
 from kitsu_tui.backends.llm_llama import one_line, to_openai_messages
 
 RETRY_BASE_DELAY_S = 0.5
+PROBE_TIMEOUT_S = 5.0
+"""The longest a probe of a failing server waits for its answer (it runs on the LLM's thread; shutdown waits too)."""
 
 
 class _Retryable(Exception):
@@ -54,6 +56,12 @@ class OpenAiLlm:
             f"cannot reach LLM server at {self.base_url}: {detail} (is Ollama running? set llm.base_url)"
         )
 
+    def _failure(self, detail: str) -> BackendError:
+        """The one-line error after the retries: a server that answered with an error, or one not reached."""
+        if detail.startswith("HTTP "):
+            return BackendError(f"LLM server at {self.base_url} failed: {detail} (retried {self.retries} times)")
+        return self._unreachable(detail)
+
     def load(self) -> None:
         """Open the HTTP client and check that the server answers (GET /models; any HTTP answer counts)."""
         self._client = httpx.Client(timeout=httpx.Timeout(self.timeout_s), follow_redirects=True)
@@ -69,6 +77,17 @@ class OpenAiLlm:
 
     def warm(self, messages: list[ChatMessage]) -> None:
         """Nothing to pre-fill on a remote server (it manages its own prompt cache)."""
+
+    def probe(self) -> bool:
+        """A 1-token streamed completion within PROBE_TIMEOUT_S, not retried: True once the server answers again."""
+        body: dict[str, Any] = {"model": self.model, "messages": [{"role": "user", "content": "hi"}],
+                                "stream": True, "max_tokens": 1, "temperature": 0.0}
+        try:
+            for _ in self._stream_once(body, lambda: False, min(self.timeout_s, PROBE_TIMEOUT_S)):
+                break  # the first piece is the answer; closing the stream ends the request
+        except _Retryable as exc:
+            raise self._failure(str(exc)) from None
+        return True
 
     def stream(
         self, messages: list[ChatMessage], params: GenerationParams, should_stop: Callable[[], bool]
@@ -100,17 +119,19 @@ class OpenAiLlm:
                 if yielded:
                     raise BackendError(f"LLM stream from {self.base_url} broke off: {exc}") from None
                 if attempt >= self.retries or should_stop():
-                    raise self._unreachable(str(exc)) from None
+                    raise self._failure(str(exc)) from None
                 time.sleep(self.retry_base_delay_s * (2**attempt))
                 attempt += 1
 
-    def _stream_once(self, body: dict[str, Any], should_stop: Callable[[], bool]) -> Iterator[str]:
-        """One streaming request; raises _Retryable before the first token, BackendError otherwise."""
+    def _stream_once(self, body: dict[str, Any], should_stop: Callable[[], bool],
+                     timeout_s: float | None = None) -> Iterator[str]:
+        """One streaming request (`timeout_s`: this one's timeout); raises _Retryable before the first token, BackendError otherwise."""
         client = self._client or httpx.Client(timeout=httpx.Timeout(self.timeout_s), follow_redirects=True)
         self._client = client
         url = f"{self.base_url}/chat/completions"
+        timeout = httpx.Timeout(timeout_s if timeout_s is not None else self.timeout_s)
         try:
-            with client.stream("POST", url, json=body, headers=self._headers()) as response:
+            with client.stream("POST", url, json=body, headers=self._headers(), timeout=timeout) as response:
                 if response.status_code >= 500:
                     response.read()
                     raise _Retryable(f"HTTP {response.status_code} {_error_text(response)}")

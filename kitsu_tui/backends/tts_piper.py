@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kitsu_tui.backends.base import Audio, BackendError
 from kitsu_tui.backends.models import onnx_session, piper_voice_paths
+from kitsu_tui.backends.tts_cache import VoiceIdentity
 
 
 class PiperTts:
@@ -50,6 +52,11 @@ class PiperTts:
         if self.speaker is not None and config.num_speakers > 1 and not 0 <= self.speaker < config.num_speakers:
             raise BackendError(f"speaker {self.speaker} out of range: voice has {config.num_speakers} speakers")
         self.synthesize("Hi.")  # first call initialises espeak-ng and the ONNX kernels
+
+    def cache_identity(self) -> VoiceIdentity:
+        """What this voice's audio depends on besides text and speed (for the TTS cache's keys)."""
+        voice = self.voice_ref if self.voice_ref == "embedded" else str(Path(self.voice_ref).expanduser().resolve())
+        return VoiceIdentity("piper", voice, self.speaker, self.length_scale, self.sample_rate)
 
     def synthesize(self, text: str, speed: float = 1.0) -> Audio:
         """Synthesize all sentences of `text` and return them joined (float32, -1..1); speed > 1 talks faster."""

@@ -131,6 +131,10 @@ class LlmSettings(Section):
     """Retries on connection errors and 5xx before the turn fails."""
     fail_after: int = Field(3, ge=1, le=100)
     """Failed replies in a row (each spoken as the persona's llm_fallback_line) before the llm module shows ERROR."""
+    retry_first_s: float = Field(2.0, gt=0, le=60)
+    """While the llm module is failing (chat waits), the first probe of the LLM comes this long after; each miss doubles it."""
+    retry_max_s: float = Field(10.0, gt=0, le=600)
+    """The longest wait between two probes of a failing LLM."""
     history_turns: int = Field(6, ge=0, le=100)
     """Recent exchanges included in the prompt."""
 
@@ -152,6 +156,16 @@ class TtsSettings(Section):
     """CPU threads per Piper synthesis (2: the first sentence is ~90 ms instead of ~150 ms on 2 cores)."""
     use_cuda: bool = False
     """Run Piper on CUDA (needs onnxruntime-gpu)."""
+    fallback_voices: list[str] = Field(default_factory=list)
+    """Piper voices (.onnx, or 'embedded') tried in order when the voice fails a sentence twice; each loads on first use."""
+    cache_mb: int = Field(64, ge=0, le=100_000)
+    """Disk cache (MB, least recently used out first) for fixed lines: /say, idle, deflect, fallback; 0 = off."""
+    cache_dir: Path | None = None
+    """The TTS cache's folder; None = <paths.data_dir>/tts-cache."""
+
+    def resolved_cache_dir(self, data_dir: Path) -> Path:
+        """cache_dir, else <paths.data_dir>/tts-cache."""
+        return self.cache_dir or data_dir / "tts-cache"
 
 
 class EngineSettings(Section):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from kitsu_tui.engine.events import Event, ModerationDecided, Source, TurnRejected
 from kitsu_tui.engine.listener import Utterance
+from kitsu_tui.engine.llmhealth import llm_failing
 from kitsu_tui.engine.scheduler import TurnQueue
 from kitsu_tui.engine.state import ShowState
 from kitsu_tui.engine.turn import Turn
@@ -80,11 +81,14 @@ class Admission:
         return True
 
     def admit(self, turn: Turn, decision: Decision | None = None) -> bool:
-        """Apply input moderation (or reuse `decision`) and module/panic rules; emits TurnRejected when refused."""
+        """Apply input moderation (or reuse `decision`) and module/panic rules; emits TurnRejected when refused.
+
+        While the llm module is failing (not switched off) LLM turns are admitted: they wait for it in the queue.
+        """
         reason = ""
         if self._show.panicked:
             reason = "panic is engaged"
-        elif turn.source != Source.SAY and not self._show.module_on("llm"):
+        elif turn.source != Source.SAY and not self._show.module_on("llm") and not llm_failing(self._show):
             reason = self._show.module_reason("llm")
         elif turn.source != Source.SAY and (self.moderator is not None or decision is not None):
             if decision is None:

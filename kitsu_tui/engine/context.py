@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kitsu_tui.backends.base import Backends
+from kitsu_tui.backends.factory import FallbackVoices
 from kitsu_tui.backends.worker import ModelWorker
 from kitsu_tui.engine.api import Spawn
 from kitsu_tui.engine.conversation import Conversation
@@ -44,6 +45,8 @@ class TurnContext:
     """Logins seen in chat lately: a reply never reads one out unasked."""
     llm_health: LlmHealth
     """The LLM's run of failures: backoff before the next call, the module in error after [llm] fail_after."""
+    tts_fallbacks: FallbackVoices = field(default_factory=FallbackVoices)
+    """tts.fallback_voices, loaded on first need and kept for the show (every turn's context shares them)."""
 
     def moderate_output(self, sentence: str, context: str = "") -> Decision | None:
         """The moderation decision for one reply sentence (`context`: the message it answers), None when off."""

@@ -62,7 +62,10 @@ class Engine(ShowControls):
         bus = EventBus()
         show = ShowState(bus.emit, persona.family_friendly)
         player = Player(output, self._from_player, analyzer)
-        queue = TurnQueue(bus.emit, player, settings.engine.max_pending_turns)
+        player.report_to(show.set_module_state, show.notice)
+        health = LlmHealth(show, settings.llm.fail_after, probe_first_s=settings.llm.retry_first_s,
+                           probe_max_s=settings.llm.retry_max_s)
+        queue = TurnQueue(bus.emit, player, settings.engine.max_pending_turns, health)
         admission = Admission(settings, show, queue, moderator, self._persona, bus.emit)
         super().__init__(bus, show, player, queue, admission, ModuleRegistry(show, bus.emit, self.spawn),
                          PreAirHold(settings.hold, bus.emit))
@@ -73,8 +76,9 @@ class Engine(ShowControls):
         self.recorder = ReplyRecorder(settings.audio.record_dir, self.workers.io)
         parts = TurnContext(settings, persona, backends, self.workers.llm, self.workers.tts, self.player, self.hold,
                             moderator, self.conversation, self.show, self.recorder, self.emit, self.spawn, frozenset(),
-                            LlmHealth(self.show, settings.llm.fail_after))
+                            health)
         self.flow = TurnFlow(parts, self._persona, self.queue)
+        self.bus.add_listener(self.queue.observe)
         self.bus.add_listener(self.idle.observe)
         self.bus.add_listener(_log_moderation)
         self._tasks: list[asyncio.Task[Any]] = []
@@ -126,6 +130,7 @@ class Engine(ShowControls):
         loader = self.spawn(self._load_models(), "kitsu-load")
         self.spawn(self._run_turns(), "kitsu-turns")
         self.spawn(self._idle_talk(), "kitsu-idle")
+        self.spawn(self.flow.parts.llm_health.recover(self._probe_llm), "kitsu-llm-probe")
         if wait_loaded:
             await loader
 
@@ -160,6 +165,10 @@ class Engine(ShowControls):
         await self.loaded.wait()
         await self.idle.run()
 
+    async def _probe_llm(self) -> bool:
+        """Ask the LLM, on its worker thread, whether it answers again (the failing module's recovery)."""
+        return await self.workers.llm.call(self.backends.llm.probe)
+
     async def _run_turns(self) -> None:
         await self.loaded.wait()
         await self.flow.run(self.refresh_state)
@@ -170,6 +179,7 @@ class Engine(ShowControls):
         Bounded by `timeout_s`: a model call that cannot be stopped (an LLM warm-up) is left to its daemon thread.
         """
         deadline = time.monotonic() + timeout_s
+        self.queue.refuse_waiting("the show stopped while the llm was failing")
         self.interrupt("shutdown")
         for source in self.inputs:
             with contextlib.suppress(Exception):

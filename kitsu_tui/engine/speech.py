@@ -8,18 +8,32 @@ import threading
 import time
 from collections.abc import Callable
 
-from kitsu_tui.backends.base import Audio
+from kitsu_tui.audio.resample import resample
+from kitsu_tui.backends.base import Audio, TtsBackend
+from kitsu_tui.backends.tts_cache import CacheableVoice, TtsCache, cache_key
 from kitsu_tui.engine.context import TurnContext
 from kitsu_tui.engine.events import (
+    ModuleState,
     SentenceQueued,
     SentenceStateChanged,
     SentenceStatus,
     StageError,
     TtsAudioReady,
 )
+from kitsu_tui.engine.player import Segment
+from kitsu_tui.engine.state import FAILING, ShowState
 from kitsu_tui.engine.turn import Turn
 
 log = logging.getLogger(__name__)
+
+DEGRADED = "degraded: "
+"""Opens the tts module's reason while its voice fails and a fallback voice speaks (the module stays on)."""
+PRIMARY = "voice"
+"""The attempt label of the configured voice (tried twice before the fallback voices)."""
+
+
+class SpeechFailed(RuntimeError):
+    """No voice could synthesize a sentence: it is shown (a subtitle), not heard."""
 
 
 class SpeechQueue:
@@ -36,6 +50,12 @@ class SpeechQueue:
         self._closed = False
         self._first_index: int | None = None
         self._slots = asyncio.Semaphore(ctx.settings.tts.workers)
+        self._tts = ctx.backends.tts
+        self._rate = self._tts.sample_rate
+        """The voice and rate of the whole turn (a persona switch takes effect with the next turn)."""
+        tts = ctx.settings.tts
+        self._cache = (TtsCache(tts.resolved_cache_dir(ctx.settings.paths.data_dir), tts.cache_mb * 1024 * 1024)
+                       if tts.cache_mb > 0 else None)
         self.llm_gate = threading.Event()
         """Cleared while the first sentence synthesizes (first_audio_priority): the LLM's thread waits on it."""
         self.llm_gate.set()
@@ -52,14 +72,19 @@ class SpeechQueue:
                                             status=SentenceStatus.BLOCKED, reason=rule))
         self._sentences.append((index, text, None))
 
-    def add(self, index: int, text: str, hold_origin: str | None = None, review: str | None = None) -> None:
-        """Queue a sentence for speech: synthesis starts now; with `hold_origin` it also waits in the pre-air hold."""
+    def add(self, index: int, text: str, hold_origin: str | None = None, review: str | None = None,
+            cacheable: bool = False) -> None:
+        """Queue a sentence for speech: synthesis starts now; with `hold_origin` it also waits in the pre-air hold.
+
+        A `cacheable` sentence (a fixed line; every sentence of a fixed-text turn is) may come from the TTS cache.
+        """
         ctx, turn = self._ctx, self._turn
         turn.mark("first_clause")
         if self._first_index is None:
             self._first_index = index
         ctx.emit(SentenceQueued(turn_id=turn.turn_id, index=index, text=text))
-        task = asyncio.create_task(self._synthesize(index, text)) if ctx.show.module_on("tts") else None
+        cacheable = cacheable or turn.fixed_text
+        task = asyncio.create_task(self._synthesize(index, text, cacheable)) if tts_wanted(ctx.show) else None
         if task is not None and index == self._first_index and ctx.settings.engine.first_audio_priority:
             self.llm_gate.clear()  # the first sentence's speech gets the cores; the LLM is far ahead of speech
         if hold_origin is not None:
@@ -93,7 +118,7 @@ class SpeechQueue:
                    if result is not None and not isinstance(result, BaseException)}
         return " ".join(text for index, text, _ in self._sentences if index in audible).strip()
 
-    async def _synthesize(self, index: int, text: str) -> Audio | None:
+    async def _synthesize(self, index: int, text: str, cacheable: bool) -> Audio | None:
         ctx, turn = self._ctx, self._turn
         try:
             async with self._slots:
@@ -101,12 +126,14 @@ class SpeechQueue:
                     return None
                 ctx.emit(SentenceStateChanged(turn_id=turn.turn_id, index=index, status=SentenceStatus.SYNTHESIZING))
                 started = time.monotonic()
-                audio: Audio = await ctx.tts_worker.call(ctx.backends.tts.synthesize, text, ctx.persona.voice.speed)
+                audio = await self._speak(text, cacheable)
+                if audio is None:
+                    return None
                 synth_ms = (time.monotonic() - started) * 1000
         finally:
             if index == self._first_index:
                 self.llm_gate.set()
-        duration = audio.size / ctx.backends.tts.sample_rate
+        duration = audio.size / self._rate
         if index == self._first_index:  # the sentence heard first, not whichever finished synthesis first
             turn.mark("tts_first_audio")
         ctx.emit(TtsAudioReady(turn_id=turn.turn_id, index=index, duration_s=duration, synth_ms=round(synth_ms, 1)))
@@ -114,11 +141,64 @@ class SpeechQueue:
                                       duration_s=duration))
         return audio
 
+    async def _speak(self, text: str, cacheable: bool) -> Audio | None:
+        """The text's audio at the turn's rate: the voice, the voice once more, then each fallback voice in order.
+
+        Every failed try is a StageError; SpeechFailed when none worked (None once the turn is stale).
+        """
+        ctx = self._ctx
+        settings, speed = ctx.settings.tts, ctx.persona.voice.speed
+        cache = self._cache if cacheable else None
+        last = ""
+        for attempt, voice in enumerate((PRIMARY, PRIMARY, *settings.fallback_voices)):
+            if self._stale():
+                return None
+            try:
+                backend = (self._tts if attempt < 2
+                           else await ctx.tts_worker.call(ctx.tts_fallbacks.ready, settings, voice))
+                audio = await ctx.tts_worker.call(voiced, backend, text, speed, self._rate, cache)
+            except Exception as exc:
+                log.warning("turn %s: TTS (%s) failed: %s", self._turn.turn_id, voice, exc)
+                log.debug("TTS failure", exc_info=True)
+                ctx.emit(StageError(turn_id=self._turn.turn_id, stage="tts",
+                                    message=f"speech synthesis failed ({voice}): {exc}"[:300]))
+                last = f"{type(exc).__name__}: {exc}"[:120]
+                continue
+            self._health(attempt, voice, last if attempt else "")
+            return audio
+        self._health(-1, "", last)
+        raise SpeechFailed(last)
+
+    def _health(self, attempt: int, voice: str, error: str) -> None:
+        """Show a failure streak on the tts module (one alert when it starts); the voice working again ends it.
+
+        `attempt`: 0-1 the voice worked, 2+ fallback `voice` worked, -1 nothing did (subtitles only).
+        """
+        show = self._ctx.show
+        if not tts_wanted(show):
+            return  # the operator switched tts off meanwhile: that state stands
+        state, reason = show.module_states.get("tts", (ModuleState.OFF, ""))
+        streak = reason.startswith(DEGRADED) or state == ModuleState.ERROR
+        if attempt in (0, 1):
+            if streak:
+                show.set_module_state("tts", ModuleState.ON)
+                show.notice("info", "tts: the voice works again")
+            return
+        if attempt >= 2:
+            wanted = (ModuleState.ON, f"{DEGRADED}the voice fails ({error}); speaking with fallback voice {voice}")
+            alert = ("warning", f"tts: the voice fails ({error}); speaking with fallback voice {voice}")
+        else:
+            wanted = (ModuleState.ERROR, f"{FAILING}speech synthesis fails ({error}); subtitles only")
+            alert = ("error", f"tts: speech synthesis fails ({error}); showing subtitles only until a voice works")
+        if (state, reason) != wanted:
+            show.set_module_state("tts", *wanted)
+        if not streak:
+            show.notice(*alert)
+
     async def play(self) -> None:
-        """Await each sentence's audio in order, queue it for playback, then wait for all to be heard."""
+        """Await each sentence's audio in order, queue it for playback, then wait for all to be heard (or shown)."""
         ctx, turn = self._ctx, self._turn
-        rate = ctx.backends.tts.sample_rate
-        position, pending = 0, []
+        position, pending = 0, list[Segment | str]()
         while True:
             while position >= len(self._sentences):
                 if self._closed:
@@ -130,13 +210,11 @@ class SpeechQueue:
             index, text, task = self._sentences[position]
             position += 1
             if task is None:
-                if not ctx.show.module_on("tts") and not self._stale():
+                if not tts_wanted(ctx.show) and not self._stale():
                     turn.spoken.append(text)  # text-only mode: shown, not heard
                 continue
             audio, failed = await self._audio(index, task)
-            if failed:
-                continue
-            if audio is None or self._stale():
+            if not failed and (audio is None or self._stale()):
                 ctx.emit(SentenceStateChanged(turn_id=turn.turn_id, index=index, status=SentenceStatus.SKIPPED))
                 continue
             if turn.confirmed is not None and not turn.confirmed.done():
@@ -146,9 +224,15 @@ class SpeechQueue:
                 continue
             if self._stale() or turn.discarded:
                 continue
-            pending.append(ctx.player.enqueue(turn.turn_id, index, text, audio, rate))
+            if audio is None:
+                pending.append(text)  # no voice worked: shown as a subtitle, in its place, not heard
+                continue
+            pending.append(ctx.player.enqueue(turn.turn_id, index, text, audio, self._rate))
             ctx.recorder.add(turn.turn_id, audio)
         for segment in pending:
+            if isinstance(segment, str):
+                turn.spoken.append(segment)
+                continue
             heard = await segment.done
             if segment.started and "first_audio" not in turn.marks:
                 turn.mark("first_audio", segment.started_at)
@@ -163,11 +247,12 @@ class SpeechQueue:
                 raise
             return None, False
         except Exception as exc:
-            log.exception("TTS failed on sentence %d", index)
-            self._ctx.emit(StageError(turn_id=self._turn.turn_id, stage="tts",
-                                      message=f"speech synthesis failed: {exc}"))
+            if not isinstance(exc, SpeechFailed):  # SpeechFailed: each failed try was reported as it happened
+                log.exception("TTS failed on sentence %d", index)
+                self._ctx.emit(StageError(turn_id=self._turn.turn_id, stage="tts",
+                                          message=f"speech synthesis failed: {exc}"))
             self._ctx.emit(SentenceStateChanged(turn_id=self._turn.turn_id, index=index,
-                                                status=SentenceStatus.SKIPPED, reason="tts error"))
+                                                status=SentenceStatus.SKIPPED, reason="tts error: subtitles only"))
             return None, True
 
     async def _hold_allows(self, index: int) -> bool:
@@ -189,3 +274,24 @@ def being_cancelled() -> bool:
     """True when the running task itself is being cancelled (not merely a task it awaited)."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+def tts_wanted(show: ShowState) -> bool:
+    """The tts module is on, or in error only because synthesis failed at run time (each sentence tries again)."""
+    state, reason = show.module_states.get("tts", (ModuleState.OFF, ""))
+    return state == ModuleState.ON or (state == ModuleState.ERROR and reason.startswith(FAILING))
+
+
+def voiced(backend: TtsBackend, text: str, speed: float, rate: int, cache: TtsCache | None) -> Audio:
+    """On the TTS worker: the text's audio from the cache or the backend (then cached), resampled to `rate`."""
+    audio: Audio | None = None
+    if cache is not None and isinstance(backend, CacheableVoice):
+        identity = backend.cache_identity()
+        key = cache_key(identity, text, speed)
+        audio = cache.get(key)
+        if audio is None:
+            audio = backend.synthesize(text, speed)
+            cache.put(key, audio, text, identity)
+    if audio is None:
+        audio = backend.synthesize(text, speed)
+    return audio if backend.sample_rate == rate else resample(audio, backend.sample_rate, rate)

@@ -50,6 +50,11 @@ class Turn:
         """The exchange stays out of history and memory (flagged, or the LLM failed and a fallback line was said)."""
         return self.flagged or bool(self.error)
 
+    @property
+    def fixed_text(self) -> bool:
+        """The words are fixed, not generated (/say, idle and deflect lines): their speech may come from the TTS cache."""
+        return self.source == Source.SAY
+
     def mark(self, name: str, at: float | None = None) -> None:
         """Record the first time a milestone happened."""
         self.marks.setdefault(name, at if at is not None else time.monotonic())
@@ -89,5 +94,6 @@ class Turn:
             "mood": self.mood,
             "moderation": self.moderation,
             "error": self.error,
+            "kept_out": self.kept_out,
             "latency_ms": self.latency_ms(),
         }

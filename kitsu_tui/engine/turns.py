@@ -222,7 +222,7 @@ class TurnRunner:
         held = ctx.hold.needed(origin, review)
         if entry is not None:  # what the safety gate (moderation + hold decision, not the hold's wait) added
             entry["gate_ms"] = round((time.perf_counter() - gate_started) * 1000, 3)
-        self.speech.add(index, text, origin if held else None, review)
+        self.speech.add(index, text, origin if held else None, review, cacheable=verbatim)
 
     async def _prepare_next(self) -> None:
         """Once every sentence is synthesized, let the conversation do the next turn's LLM work while this plays."""

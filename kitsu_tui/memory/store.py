@@ -1,8 +1,9 @@
-"""Conversation memory in SQLite (aiosqlite, WAL): turns, periodic summaries, FTS5 recall, restore on start."""
+"""Conversation memory in SQLite (aiosqlite, WAL): turns, summaries, FTS5 recall and restore on start."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sqlite3
@@ -13,6 +14,7 @@ from pathlib import Path
 import aiosqlite
 
 from kitsu_tui.memory.summary import STOPWORDS, StoredTurn, clean_summary, extractive_summary, transcript
+from kitsu_tui.memory.writequeue import WRITE_BUSY_MS, HealthHook, WriteQueue
 
 log = logging.getLogger("kitsu.memory")
 
@@ -45,6 +47,8 @@ _QUERY_WORD_RE = re.compile(r"\w+", re.UNICODE)
 _MAX_QUERY_WORDS = 12
 _MAX_SUMMARY_TURNS = 60
 _RESTORE_LIMIT = 5
+OPEN_BUSY_MS = 5000
+"""How long opening the file waits for another process's lock (once, at start)."""
 
 Summarizer = Callable[[str], Awaitable[str]]
 
@@ -81,6 +85,31 @@ class MemoryStore:
         """Where an unreadable database was moved aside when open() had to start afresh."""
         self._db: aiosqlite.Connection | None = None
         self._summary_lock = asyncio.Lock()
+        self._queue = WriteQueue(lambda: self._db)
+
+    @property
+    def pending_rows(self) -> int:
+        """Rows accepted but not written yet (the database was locked)."""
+        return self._queue.pending_rows
+
+    @property
+    def write_error(self) -> str | None:
+        """Why queued rows are not written yet (None while writes succeed)."""
+        return self._queue.write_error
+
+    @property
+    def dropped(self) -> int:
+        """Rows dropped because the queue was full while the database stayed unwritable."""
+        return self._queue.dropped
+
+    @property
+    def on_health(self) -> HealthHook | None:
+        """Told when writes start failing and when the backlog is written (the memory module reports it)."""
+        return self._queue.on_health
+
+    @on_health.setter
+    def on_health(self, hook: HealthHook | None) -> None:
+        self._queue.on_health = hook
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -94,13 +123,14 @@ class MemoryStore:
         self._db = await aiosqlite.connect(self.path)
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=FULL")
-        await self._db.execute("PRAGMA busy_timeout=5000")
+        await self._db.execute(f"PRAGMA busy_timeout={OPEN_BUSY_MS}")
         await self._db.executescript(SCHEMA)
         await self._db.commit()
         async with self._db.execute("PRAGMA quick_check") as cursor:
             row = await cursor.fetchone()
         if row is None or row[0] != "ok":
             raise sqlite3.DatabaseError(f"quick_check failed: {row[0] if row else 'no result'}")
+        await self._db.execute(f"PRAGMA busy_timeout={WRITE_BUSY_MS}")
 
     async def open(self) -> None:
         """Open (creating) the database; an unreadable file is moved aside and a fresh one started."""
@@ -116,9 +146,10 @@ class MemoryStore:
             await self._connect()
 
     async def close(self) -> None:
-        """Checkpoint the WAL and close the connection."""
+        """Try once more to write queued rows, checkpoint the WAL and close the connection."""
         if self._db is None:
             return
+        await self._queue.close()
         db, self._db = self._db, None
         try:
             await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -127,16 +158,14 @@ class MemoryStore:
         await db.close()
 
     async def add_turn(self, turn_id: int, role: str, text: str, source: str = "", author: str = "") -> bool:
-        """Store one message (committed before returning); refuses empty or punctuation-only text."""
+        """Store one message (committed before returning, or queued for the retry while the file is locked); refuses
+        empty or punctuation-only text."""
         text = " ".join(text.split())
         if not is_meaningful(text):
             return False
-        cursor = await self.db.execute(
-            "INSERT INTO turns (turn_id, ts, role, text, source, author) VALUES (?, ?, ?, ?, ?, ?)",
-            (turn_id, self.clock(), role, text, str(source), author),
-        )
-        await self.db.execute("INSERT INTO recall (text, kind, ref) VALUES (?, 'turn', ?)", (text, cursor.lastrowid))
-        await self.db.commit()
+        if self._db is None:
+            raise RuntimeError(f"memory store {self.path} is not open")
+        await self._queue.add(turn_id, self.clock(), role, text, str(source), author)
         return True
 
     async def count(self) -> int:
@@ -154,12 +183,21 @@ class MemoryStore:
         return [(str(role), str(text)) for role, text in reversed(list(rows))]
 
     async def recall(self, query: str, limit: int = 3, exclude_recent: int = 0) -> list[str]:
-        """Past turns and summaries most relevant to `query` (FTS5, bm25), skipping the newest `exclude_recent` turns."""
+        """Past turns and summaries most relevant to `query` (FTS5, bm25), skipping the newest `exclude_recent` turns
+        (nothing, rather than a wait, while the file is locked)."""
+        try:
+            return await self._recall(query, limit, exclude_recent)
+        except sqlite3.OperationalError as exc:
+            log.info("memory recall skipped: %s", exc)
+            return []
+
+    async def _recall(self, query: str, limit: int, exclude_recent: int) -> list[str]:
+        """recall() without the guard for a locked file."""
         words = [w for w in dict.fromkeys(_QUERY_WORD_RE.findall(query.lower())) if len(w) >= 3 and w not in STOPWORDS]
         if not words or limit <= 0:
             return []
         match = " OR ".join(f'"{word}"' for word in words[:_MAX_QUERY_WORDS])
-        newest_excluded = await self._row_before_recent(exclude_recent)
+        newest_excluded = await self._row_before_recent(exclude_recent - self.pending_rows)  # queued: the newest
         sql = (
             "SELECT recall.kind, recall.ref, recall.text, t.role, t.author FROM recall "
             "LEFT JOIN turns AS t ON recall.kind = 'turn' AND t.id = recall.ref "
@@ -190,8 +228,12 @@ class MemoryStore:
             return []
         since = self.clock() - self.restore_window_s
         sql = "SELECT text FROM summaries WHERE ts >= ? ORDER BY id DESC LIMIT ?"
-        async with self.db.execute(sql, (since, _RESTORE_LIMIT)) as cursor:
-            rows = await cursor.fetchall()
+        try:
+            async with self.db.execute(sql, (since, _RESTORE_LIMIT)) as cursor:
+                rows = await cursor.fetchall()
+        except sqlite3.OperationalError as exc:  # locked by another process: recall nothing rather than wait
+            log.info("memory restore skipped: %s", exc)
+            return []
         return [str(text) for (text,) in reversed(list(rows))]
 
     async def current_summary(self) -> str:
@@ -211,7 +253,10 @@ class MemoryStore:
         return [StoredTurn(int(r[0]), float(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in reversed(list(rows))]
 
     async def maybe_summarize(self, summarize: Summarizer | None) -> str | None:
-        """Every `summary_every` stored messages write a summary (LLM, else extractive); returns it or None."""
+        """Every `summary_every` stored messages write a summary (LLM, else extractive); returns it or None (also while
+        rows are queued behind a locked file)."""
+        if self.pending_rows or self.write_error is not None:
+            return None
         async with self._summary_lock:
             turns = await self._unsummarized()
             if len(turns) < self.summary_every:
@@ -225,6 +270,14 @@ class MemoryStore:
                     log.warning("LLM summary failed (%s); using the extractive summary", exc)
             if text is None:
                 text, method = extractive_summary(turns), "extractive"
+            if not await self._queue.guarded(lambda: self._write_summary(turns, method, text)):
+                return None
+            log.info("memory summary written (%s, %d turns)", method, len(turns))
+            return text
+
+    async def _write_summary(self, turns: list[StoredTurn], method: str, text: str) -> bool:
+        """Insert a summary, then any rows queued meanwhile (under the write lock); False when the file is locked."""
+        try:
             cursor = await self.db.execute(
                 "INSERT INTO summaries (ts, first_ts, last_ts, first_row, last_row, method, text) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -234,5 +287,10 @@ class MemoryStore:
                 "INSERT INTO recall (text, kind, ref) VALUES (?, 'summary', ?)", (text, cursor.lastrowid)
             )
             await self.db.commit()
-            log.info("memory summary written (%s, %d turns)", method, len(turns))
-            return text
+        except sqlite3.OperationalError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                await self.db.rollback()
+            log.info("memory summary not written (%s); it is redone after the next turns", exc)
+            return False
+        await self._queue.flush()  # rows queued while this write held the lock
+        return True

@@ -11,15 +11,20 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from kitsu_tui.audio.base import Audio
 from kitsu_tui.audio.resample import resample
 from kitsu_tui.bootstrap import build_engine
 from kitsu_tui.config.settings import Settings
+from kitsu_tui.engine.engine import Engine
+from kitsu_tui.engine.events import Event, TurnStarted
 from kitsu_tui.headless import start_engine
 from kitsu_tui.soak.driver import TurnDriver
 from kitsu_tui.soak.mic import ScriptedMic
 from kitsu_tui.soak.plan import ChatItem, VoiceItem
 from kitsu_tui.soak.stats import aggregate
 from kitsu_tui.soak.summary import SoakTally
+from kitsu_tui.soak.turntaking import format_score, long_wait_ms, score
+from kitsu_tui.soak.voiceset import HeldOutItem, VoicesetError, build_voiceset
 from kitsu_tui.telemetry.system import current_rss_mb, ensure_telemetry, peak_rss_mb
 
 BENCH_STAGES = ("first_audio", "endpointing", "asr_final", "llm_first_token", "first_clause", "tts_first_audio", "total")
@@ -45,6 +50,11 @@ TARGETS = (
 )
 """(source, stage, statistic, limit in ms) from the issue; peak RSS <= 1024 MB is checked separately."""
 RSS_TARGET_MB = 1024.0
+HELDOUT_TARGETS = (("answer_ms", "p50", 600.0), ("answer_ms", "p95", 900.0))
+"""Issue 12 on the held-out voices: first audio after the person stopped (per utterance), in ms."""
+CUT_OFF_TARGET = 0.05
+"""At most 1 in 20 paused sentences may be cut off."""
+VOICE_SETS = ("piper", "espeak")
 GATE_TARGET_MS = 5.0
 """Output moderation plus the pre-air hold's decision may add at most this much per sentence (p95)."""
 CHAT_GAP_S = 1.0
@@ -75,22 +85,34 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     gate = results.get("safety", {}).get("gate_ms", {}).get("p95")
     out.append({"target": f"moderation + hold per sentence p95 <= {GATE_TARGET_MS:.0f} ms", "value": gate,
                 "met": None if gate is None else gate <= GATE_TARGET_MS})
+    heldout = results.get("heldout")
+    if heldout:
+        for key, stat, limit in HELDOUT_TARGETS:
+            value = heldout.get(key, {}).get(stat)
+            out.append({"target": f"held-out first audio {stat} <= {limit:.0f} ms", "value": value,
+                        "met": None if value is None else value <= limit})
+        cut = heldout.get("cut_off_rate")
+        out.append({"target": f"held-out cut-offs <= {CUT_OFF_TARGET:.0%}", "value": None if cut is None else cut * 100,
+                    "met": None if cut is None else cut <= CUT_OFF_TARGET})
     peak = results.get("rss_mb", {}).get("peak")
     out.append({"target": f"peak RSS <= {RSS_TARGET_MB:.0f} MB", "value": peak,
                 "met": None if peak is None else peak <= RSS_TARGET_MB})
     return out
 
 
-def bench_results(records: list[dict[str, Any]], load_s: float, rss: dict[str, float]) -> dict[str, Any]:
-    """Per-source stage statistics, load time, RSS, targets and the machine."""
+def bench_results(records: list[dict[str, Any]], load_s: float, rss: dict[str, float],
+                  heldout: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Per-source stage statistics, load time, RSS, the held-out voices' turn-taking, targets and the machine."""
     results: dict[str, Any] = {
         "machine": machine(),
         "load_s": round(load_s, 2),
         "rss_mb": rss,
-        "voice": aggregate([r for r in records if r.get("source") == "voice"], BENCH_STAGES),
+        "voice": aggregate([r for r in records if r.get("source") == "voice" and not r.get("heldout")], BENCH_STAGES),
         "chat": aggregate([r for r in records if r.get("source") == "chat"], BENCH_STAGES),
         "safety": safety_figures(records),
     }
+    if heldout is not None:
+        results["heldout"] = heldout
     results["targets"] = check_targets(results)
     return results
 
@@ -124,6 +146,8 @@ def format_table(results: dict[str, Any]) -> str:
         if key in safety:
             rows.append(f"{label} per sentence: p50 {safety[key]['p50']:.2f} / p95 {safety[key]['p95']:.2f} / "
                         f"max {safety[key]['max']:.2f} ms over {safety['sentences']} sentences")
+    if results.get("heldout"):
+        rows.extend(format_score(results["heldout"]))
     m = results["machine"]
     rows.append(f"load time {results['load_s']:.1f} s; RSS after load {results['rss_mb']['after_load']:.0f} MB, "
                 f"peak {results['rss_mb']['peak']:.0f} MB")
@@ -135,13 +159,67 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+class TimedMic(ScriptedMic):
+    """The scripted mic, remembering when the last clip's final sample was spoken (monotonic seconds)."""
+
+    spoken_until = 0.0
+
+    async def speak(self, clip: Audio) -> float:
+        """Feed a clip in real time; the end of its last sample (frame padding taken off) is kept."""
+        last = await super().speak(clip)
+        self.spoken_until = last - (-clip.size % self.frame_samples) / self.sample_rate
+        return last
+
+
+def held_out_set(voices: str, err: TextIO) -> list[HeldOutItem]:
+    """The espeak-ng held-out set when asked for; a missing espeak-ng is one line and an empty set."""
+    if voices != "espeak":
+        return []
+    try:
+        return build_voiceset()
+    except VoicesetError as exc:
+        err.write(f"kitsu: {exc}; the bench goes on without the held-out voices\n")
+        return []
+
+
+async def feed_held_out(driver: TurnDriver, mic: TimedMic, engine: Engine, items: list[HeldOutItem],
+                        err: TextIO) -> dict[str, Any]:
+    """Speak each held-out item, tag its turn records with when their audio began against the speech's end, score."""
+    arrived: dict[int, float] = {}
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, TurnStarted):
+            arrived[event.turn_id] = event.arrived
+
+    engine.bus.add_listener(on_event)
+    try:
+        for index, item in enumerate(items):
+            produced = await driver.feed(item.voice_item())
+            for record in produced:
+                record["heldout"] = True
+                first = (record.get("latency_ms") or {}).get("first_audio")
+                start = arrived.get(int(record.get("turn", 0)))
+                if first is not None and start is not None:
+                    record["first_audio_vs_end_ms"] = round((start + first / 1000 - mic.spoken_until) * 1000, 1)
+            _report(err, "voice", index + 1, len(items), produced, item.label)
+    finally:
+        engine.bus.remove_listener(on_event)
+    return score(driver.tally.records, [item.metadata() for item in items],
+                 long_wait_ms(engine.settings.vad.end_silence_ms, engine.settings.vad.unfinished_extra_ms))
+
+
 async def run_bench(settings: Settings, voice_turns: int = 10, chat_turns: int = 10, as_json: bool = False,
-                    out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Load everything, feed the utterances and chat turns one at a time, print the figures."""
+                    out: TextIO = sys.stdout, err: TextIO = sys.stderr, voices: str = "piper") -> int:
+    """Load everything, feed the utterances (and the held-out voices) and chat turns one at a time, print the figures."""
+    if voices not in VOICE_SETS:
+        err.write(f"kitsu: --voices {voices!r} is unknown; use one of: {', '.join(VOICE_SETS)}\n")
+        return 2
+    heldout_items = held_out_set(voices, err)
+    heldout: dict[str, Any] | None = None
     with tempfile.TemporaryDirectory(prefix="kitsu-bench-") as scratch:
         settings = settings.with_values({"audio.play_audio": False, "memory.path": Path(scratch) / "memory.sqlite3"})
         started = time.monotonic()
-        mic = ScriptedMic(settings.audio.frame_ms) if voice_turns else None
+        mic = TimedMic(settings.audio.frame_ms) if voice_turns or heldout_items else None
         engine = build_engine(settings, inputs=[mic] if mic else []).engine
         tally = SoakTally(rss_start_mb=current_rss_mb())
         driver = TurnDriver(engine, tally, mic)
@@ -159,26 +237,29 @@ async def run_bench(settings: Settings, voice_turns: int = 10, chat_turns: int =
             for index, clip in enumerate(clips):
                 produced = await driver.feed(VoiceItem(label=f"utterance-{index + 1}", audio=clip))
                 _report(err, "voice", index + 1, voice_turns, produced)
+            if heldout_items and mic is not None:
+                heldout = await feed_held_out(driver, mic, engine, heldout_items, err)
             for index in range(chat_turns):
                 item = ChatItem(user=f"viewer{index + 1}", text=CHAT_LINES[index % len(CHAT_LINES)], delay=CHAT_GAP_S)
                 _report(err, "chat", index + 1, chat_turns, await driver.feed(item))
         finally:
             await engine.stop()
     peak = max(peak_rss_mb(), tally.rss_peak_mb)
-    results = bench_results(tally.records, load_s, {"after_load": after_load, "peak": peak})
+    results = bench_results(tally.records, load_s, {"after_load": after_load, "peak": peak}, heldout)
     results["errors"] = tally.error_counts()
     results["turns"] = tally.records
     out.write(json.dumps(results, indent=2) + "\n" if as_json else format_table(results) + "\n")
     return 0 if tally.records else 1
 
 
-def _report(err: TextIO, source: str, index: int, total: int, produced: list[dict[str, Any]]) -> None:
-    """One progress line per turn on stderr."""
-    turn = next((r for r in produced if r.get("source") == source), None)
-    if turn is None:
-        err.write(f"bench: {source} {index}/{total}: no turn (nothing heard)\n")
-    else:
+def _report(err: TextIO, source: str, index: int, total: int, produced: list[dict[str, Any]], label: str = "") -> None:
+    """One progress line per turn on stderr (each voice turn of a held-out item)."""
+    turns = [r for r in produced if r.get("source") == source]
+    name = f"{source} {index}/{total}" + (f" {label}" if label else "")
+    if not turns:
+        err.write(f"bench: {name}: no turn (nothing heard)\n")
+    for turn in turns if label else turns[:1]:
         stages = " ".join(f"{k}={v:.0f}" for k, v in turn.get("latency_ms", {}).items())
         why = f" rejected: {turn['rejected']}" if turn.get("rejected") else f" error: {turn['error']}" if turn.get("error") else ""
-        err.write(f"bench: {source} {index}/{total} {turn.get('transcript', '')!r} -> {stages}{why}\n")
+        err.write(f"bench: {name} {turn.get('transcript', '')!r} -> {stages}{why}\n")
     err.flush()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from typing import Any
 
 from kitsu_tui.engine.engine import Engine
@@ -32,12 +33,15 @@ class TurnDriver:
         self.settler = VoiceSettler(engine) if mic is not None else None
         self.last_first_audio_ms: float | None = None
         self.latest_rss_mb = 0.0
+        self.t0 = time.monotonic()
+        """When feeding started: records get `at_s` (seconds since then) and RSS samples are timed from it."""
         engine.bus.add_listener(self._on_event)
 
     def _on_event(self, event: Event) -> None:
         """Collect completed turns (copied), stage errors and RSS samples."""
         if isinstance(event, TurnCompleted):
             record = dict(event.record)
+            record["at_s"] = round(time.monotonic() - self.t0, 2)
             self.tally.records.append(record)
             first = (record.get("latency_ms") or {}).get("first_audio")
             if first is not None:
@@ -46,6 +50,7 @@ class TurnDriver:
             self.tally.stage_errors.append((event.turn_id, event.stage, event.message))
         elif isinstance(event, SystemStatsSampled):
             self.latest_rss_mb = event.rss_mb
+            self.tally.sample_rss(time.monotonic() - self.t0, event.rss_mb)
             self.tally.rss_peak_mb = max(self.tally.rss_peak_mb, event.rss_mb)
 
     async def feed(self, item: Item) -> list[dict[str, Any]]:
@@ -56,7 +61,7 @@ class TurnDriver:
                 await asyncio.sleep(item.delay)
             before = len(self.tally.records)
             self.engine.submit_text(item.text, Source.CHAT, item.user)
-            await self._bounded(self.engine.wait_idle())
+            await self._bounded(self._answered())
         else:
             await self._feed_voice(item)
         self.tally.attempted += 1
@@ -66,6 +71,13 @@ class TurnDriver:
         if isinstance(item, VoiceItem):
             self._check_voice(item, produced)
         return produced
+
+    async def _answered(self) -> None:
+        """Engine idle with no turn waiting for a failing LLM (those are answered once it is back)."""
+        await self.engine.wait_idle()
+        while self.engine.queue.waiting:
+            await asyncio.sleep(0.1)
+            await self.engine.wait_idle()
 
     async def _feed_voice(self, item: VoiceItem) -> None:
         """Speak the clip into the mic in real time, then wait for VAD, ASR and the reply to settle."""

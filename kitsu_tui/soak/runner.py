@@ -9,8 +9,6 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,84 +19,35 @@ from kitsu_tui.config.settings import Settings
 from kitsu_tui.engine.engine import Engine
 from kitsu_tui.exits import ExitSignals
 from kitsu_tui.headless import start_engine
-from kitsu_tui.soak.chatgen import SyntheticChat
 from kitsu_tui.soak.driver import TurnDriver
+from kitsu_tui.soak.faultrig import FaultRig
+from kitsu_tui.soak.faults import FaultInjector
+from kitsu_tui.soak.faultspec import KINDS, FaultSpecError, parse_faults
 from kitsu_tui.soak.mic import ScriptedMic
+from kitsu_tui.soak.options import Plan, SoakOptions, build_plan, planned_duration_s
 from kitsu_tui.soak.plan import (
-    Item,
     PlanError,
-    VoiceItem,
-    cycled,
-    interleave,
-    read_chat_file,
-    read_utterances,
 )
 from kitsu_tui.soak.progress import ProgressBar
-from kitsu_tui.soak.session import SessionWriter, read_session
+from kitsu_tui.soak.session import SessionWriter
+from kitsu_tui.soak.stability import stability
 from kitsu_tui.soak.summary import SoakTally, build_summary, write_summary
 from kitsu_tui.telemetry.system import current_rss_mb, ensure_telemetry, peak_rss_mb
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class SoakOptions:
-    """Everything `kitsu soak` was asked to do."""
-
-    max_turns: int | None = None
-    duration_minutes: float | None = None
-    chat_file: Path | None = None
-    utterances: Path | None = None
-    replay: Path | None = None
-    record_session: Path | None = None
-    output: Path | None = None
-    max_error_rate: float = 0.05
-    seed: int = 7
-    turn_timeout_s: float = 120.0
-    progress: bool = True
-    keep_memory: bool = False
-
-
-@dataclass
-class Plan:
-    """The items to feed, whether they are finite and have voice, and the broken input lines skipped."""
-
-    items: Iterator[Item]
-    source: str
-    has_voice: bool
-    problems: list[str]
-
-
-def build_plan(options: SoakOptions) -> Plan:
-    """Pick the turn source: a replayed session, a chat file and/or utterances, else synthetic chat."""
-    limited = bool(options.max_turns or options.duration_minutes)
-    if options.replay is not None:
-        items, problems = read_session(options.replay)
-        has_voice = any(isinstance(i, VoiceItem) for i in items)
-        return Plan(cycled(items, limited), f"replay:{options.replay}", has_voice, problems)
-    chat: list[Item] = []
-    voice: list[Item] = []
-    problems = []
-    if options.chat_file is not None:
-        parsed, problems = read_chat_file(options.chat_file)
-        chat = list(parsed)
-    if options.utterances is not None:
-        voice = list(read_utterances(options.utterances))
-    if chat or voice:
-        source = "+".join(n for n, s in (("chat-file", chat), ("utterances", voice)) if s)
-        return Plan(cycled(interleave(voice, chat), limited), source, bool(voice), problems)
-    if not limited:
-        raise PlanError("synthetic chat never ends: give --max-turns N or --duration-minutes M")
-    return Plan(iter(SyntheticChat(options.seed)), f"synthetic(seed={options.seed})", False, [])
-
-
 class SoakRun:
     """One soak: engine up, items fed until a limit or Ctrl-C, then the summary written."""
 
     def __init__(self, settings: Settings, options: SoakOptions, plan: Plan, err: TextIO,
-                 backends: Backends | None = None, output: AudioOutput | None = None) -> None:
+                 backends: Backends | None = None, output: AudioOutput | None = None,
+                 rig: FaultRig | None = None) -> None:
         self.settings, self.options, self.plan, self.err = settings, options, plan, err
-        self.backends, self.output = backends, output
+        self.backends, self.output, self.rig = backends, output, rig
+        self.injector: FaultInjector | None = None
+        self._faulting: asyncio.Task[None] | None = None
+        self._driver: TurnDriver | None = None
         self.tally = SoakTally(input_problems=list(plan.problems))
         self.stopped_by = "plan finished"
         self.interrupted = False
@@ -128,12 +77,21 @@ class SoakRun:
         self.tally.rss_start_mb = current_rss_mb()
         progress = ProgressBar(self.err, self.options.max_turns, self._duration_s(), enabled=self.options.progress)
         mic = ScriptedMic(self.settings.audio.frame_ms) if self.plan.has_voice else None
+        if self.rig is not None:
+            self.settings = await asyncio.to_thread(self.rig.prepare, self.settings)
         parts = build_engine(self.settings, inputs=[mic] if mic else [], backends=self.backends, output=self.output)
         engine = parts.engine
+        if self.rig is not None:
+            try:
+                self.injector = self.rig.attach(engine, self.settings)
+            except FaultSpecError as exc:
+                self.err.write(f"kitsu: {exc}\n")
+                await asyncio.to_thread(self.rig.close)
+                return 2
         for warning in parts.warnings:
             if "play_audio" not in warning:  # the null sink is the point of a soak, not news
                 self.err.write(f"kitsu: {warning}\n")
-        driver = TurnDriver(engine, self.tally, mic, self.options.turn_timeout_s)
+        driver = self._driver = TurnDriver(engine, self.tally, mic, self.options.turn_timeout_s)
         writer = self._writer = (SessionWriter(self.options.record_session, engine.persona.name)
                                  if self.options.record_session else None)
         try:
@@ -150,7 +108,10 @@ class SoakRun:
                 self.err.write(f"kitsu: soak stopped by an error: {self.crashed}\n")
         finally:
             progress.finish()
+            await self._stop_faults()
             await engine.stop()
+            if self.rig is not None:
+                await asyncio.to_thread(self.rig.close)
             if writer is not None:
                 writer.close()
             self.tally.rss_end_mb = current_rss_mb()
@@ -168,7 +129,9 @@ class SoakRun:
             return
         await ensure_telemetry(engine)
         self.load_s = round(time.monotonic() - self.started, 2)
-        self.started_feeding = time.monotonic()
+        self.started_feeding = driver.t0 = time.monotonic()
+        if self.injector is not None:
+            self._faulting = asyncio.create_task(self.injector.run(), name="kitsu-soak-faults")
         progress.started = self.started_feeding
         progress.update(0, 0, None, current_rss_mb())
         for item in self.plan.items:
@@ -182,6 +145,13 @@ class SoakRun:
             progress.update(self.tally.attempted, self.tally.error_total(), driver.last_first_audio_ms,
                             driver.latest_rss_mb or current_rss_mb())
         self.stopped_by = self._limit_reached() or "plan finished"
+
+    async def _stop_faults(self) -> None:
+        """End the fault schedule; every fault still on is mended before the engine stops."""
+        task, self._faulting = self._faulting, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     def _duration_s(self) -> float | None:
         return self.options.duration_minutes * 60 if self.options.duration_minutes else None
@@ -213,7 +183,20 @@ class SoakRun:
             "modules": {name: {"state": str(state), "reason": reason}
                         for name, (state, reason) in sorted(engine.module_states.items())},
             "model_failures": self._failures,
+            **self._long_run_figures(),
         }
+
+    def _long_run_figures(self) -> dict[str, Any]:
+        """The `faults` section (when injecting) and the `stability` section: drift from the start to the end."""
+        feeding = time.monotonic() - self.started_feeding if self.started_feeding else 0.0
+        out: dict[str, Any] = {}
+        windows: list[tuple[float, float]] = []
+        if self.injector is not None:
+            out["faults"] = {"spec": self.options.faults, **self.injector.finish()}
+            windows = self.injector.fault_windows()
+        out["stability"] = stability(self.tally.records, self.tally.rss_series, feeding, windows)
+        out["rss_timeline"] = [list(sample) for sample in self.tally.rss_series]
+        return out
 
     def _exit_code(self, summary: dict[str, Any]) -> int:
         """130 after Ctrl-C (143 after SIGTERM), 2 when a model failed, 1 when errors exceed --max-error-rate, else 0."""
@@ -223,6 +206,13 @@ class SoakRun:
             return 2
         if self.crashed:
             return 1
+        faults = summary.get("faults")
+        if faults is not None:  # under injected faults only errors no fault explains fail the soak
+            if faults["errors_outside_faults"]:
+                self.err.write(f"kitsu: soak failed: {faults['errors_outside_faults']} errors outside every "
+                               f"injected fault: {faults['unexplained_errors'][:3]}\n")
+                return 1
+            return 0
         errors = summary["errors"]
         if errors["total"] and errors["rate"] > self.options.max_error_rate:
             self.err.write(f"kitsu: soak failed: {errors['total']} errors in {self.tally.attempted} turns "
@@ -242,11 +232,19 @@ async def run_soak(settings: Settings, options: SoakOptions, err: TextIO = sys.s
         return 2
     for problem in plan.problems:
         err.write(f"kitsu: {problem}\n")
+    try:
+        off = {kind for kind, on in (("obs", settings.obs.enabled), ("vts", settings.vts.enabled)) if not on}
+        faults = parse_faults(options.faults or "", planned_duration_s(options), frozenset(KINDS) - off)
+    except FaultSpecError as exc:
+        err.write(f"kitsu: {exc}\n")
+        return 2
     with tempfile.TemporaryDirectory(prefix="kitsu-soak-") as scratch:
         if not options.keep_memory:  # synthetic turns must not pollute the show's memory
             settings = settings.with_values({"memory.path": Path(scratch) / "memory.sqlite3"})
-        run = SoakRun(settings, options, plan, err, backends, output)
+        rig = FaultRig(faults, (options.faults or "").strip().lower() != "default", Path(scratch)) if faults else None
+        run = SoakRun(settings, options, plan, err, backends, output, rig)
         code = await run.run()
     if options.output is not None:
         err.write(f"kitsu: summary written to {options.output}\n")
     return code
+

@@ -12,6 +12,8 @@ from typing import Any
 
 from kitsu_tui.soak.stats import aggregate, aggregate_by_source, errors_by_kind
 
+RSS_EVERY_S = 10.0
+
 
 @dataclass
 class SoakTally:
@@ -29,6 +31,13 @@ class SoakTally:
     rss_start_mb: float = 0.0
     rss_peak_mb: float = 0.0
     rss_end_mb: float = 0.0
+    rss_series: list[tuple[float, float]] = field(default_factory=list)
+    """(seconds since feeding started, RSS MB), at most one sample per RSS_EVERY_S."""
+
+    def sample_rss(self, at_s: float, rss_mb: float) -> None:
+        """Keep an RSS sample when the last kept one is RSS_EVERY_S old (a bounded series for hours-long soaks)."""
+        if not self.rss_series or at_s - self.rss_series[-1][0] >= RSS_EVERY_S:
+            self.rss_series.append((round(at_s, 1), round(rss_mb, 1)))
 
     def error_counts(self) -> dict[str, int]:
         """Errors by kind: failed turns, stage errors that did not fail a turn, soak-level failures."""

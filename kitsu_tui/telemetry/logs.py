@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import json
 import logging
 import os
 import re
+import stat
 import sys
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -68,40 +72,189 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(redact_values(plain), ensure_ascii=False)
 
 
-class DailyFileHandler(logging.Handler):
-    """Appends to DIR/kitsu-YYYY-MM-DD.jsonl, switching files at midnight (UTC)."""
+def open_append(path: Path) -> int:
+    """Open a log file for appending raw lines (created 0o644, closed on exec); readable too when it is a regular file."""
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        regular = True
+    access = os.O_RDWR if regular else os.O_WRONLY  # a FIFO opened for reading would not wait for its reader
+    return os.open(path, access | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
-    def __init__(self, directory: Path) -> None:
+
+def torn_tail(fd: int, chunk: int = 65536) -> int | None:
+    """Where a torn last line (a crash or a full disk mid-write) starts, or None when the file ends with a newline.
+
+    Only regular files opened readable are looked at; anything else counts as not torn.
+    """
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+            return None
+        end = info.st_size
+        if os.pread(fd, 1, end - 1) == b"\n":
+            return None
+        while end > 0:
+            start = max(0, end - chunk)
+            newline = os.pread(fd, end - start, start).rfind(b"\n")
+            if newline >= 0:
+                return start + newline + 1
+            end = start
+    except OSError:
+        return None
+    return 0
+
+
+def write_all(fd: int, data: bytes) -> tuple[int, OSError | None]:
+    """Write every byte (short writes continued): the bytes written and the error that stopped it (None when none)."""
+    view = memoryview(data)
+    done = 0
+    while done < len(data):
+        try:
+            count = os.write(fd, view[done:])
+        except OSError as exc:
+            return done, exc
+        if count == 0:
+            return done, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        done += count
+    return done, None
+
+
+class DailyFileHandler(logging.Handler):
+    """Appends to DIR/kitsu-YYYY-MM-DD.jsonl, switching files at midnight (UTC).
+
+    A disk that fails (full, gone) never stops the show: lines are dropped, the console (or stderr) is told once,
+    writes are retried every `retry_s`, and the first line written again says how many were dropped.
+    """
+
+    def __init__(self, directory: Path, retry_s: float = 1.0) -> None:
         super().__init__()
-        self.directory = directory
+        self.directory = Path(directory)
+        self.retry_s = retry_s
+        self.failing = ""
+        """The disk error that stops writes now (empty while writing works)."""
+        self.dropped = 0
+        """Lines lost since writing last failed, not yet reported in the file."""
+        self.dropped_total = 0
+        """Lines lost since the handler was made."""
         self._day = ""
-        self._stream: Any = None
+        self._fd: int | None = None
+        self._torn = False
+        self._retry_at = 0.0
 
     def path_for(self, day: str) -> Path:
         """The log file of a day."""
         return self.directory / f"kitsu-{day}.jsonl"
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Write one formatted line."""
+        """Write one formatted line; a disk error drops it (and says so once), it never raises or prints a traceback."""
         try:
-            day = dt.datetime.fromtimestamp(record.created, dt.UTC).strftime("%Y-%m-%d")
-            if day != self._day or self._stream is None:
-                if self._stream is not None:
-                    self._stream.close()
-                self.directory.mkdir(parents=True, exist_ok=True)
-                self._stream = open(self.path_for(day), "a", encoding="utf-8")  # noqa: SIM115
-                self._day = day
-            self._stream.write(self.format(record) + "\n")
-            self._stream.flush()
+            body = (self.format(record) + "\n").encode("utf-8", "replace")
         except Exception:
-            self.handleError(record)
+            self.handleError(record)  # a bad record or format string: logging's usual report
+            return
+        if self.failing and time.monotonic() < self._retry_at:
+            self._drop()
+            return
+        try:
+            fd = self._file_for(record.created)
+        except OSError as exc:
+            self._fail(exc)
+            return
+        head = b"\n" if self._torn else b""
+        if self.failing:
+            head += self._dropped_line()
+        data = head + body
+        done, error = write_all(fd, data)
+        if done:
+            self._torn = data[done - 1] != ord("\n")
+        if error is None:
+            if self.failing:
+                self._tell(f"log file {self.path_for(self._day)} is written again; "
+                           f"{self.dropped} log lines were dropped while it could not be")
+                self.failing, self.dropped = "", 0
+            return
+        if self.failing and done >= len(head):
+            self.dropped = 0  # the count reached the file; this line starts the next one
+        self._fail(error)
+
+    def _file_for(self, created: float) -> int:
+        """The open file of the record's day (opened, or switched at midnight, as needed)."""
+        day = dt.datetime.fromtimestamp(created, dt.UTC).strftime("%Y-%m-%d")
+        if self._fd is not None and day == self._day:
+            return self._fd
+        self._close_file()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = open_append(self.path_for(day))
+        self._fd, self._day = fd, day
+        self._torn = torn_tail(fd) is not None  # a process killed mid-line: start on a line of our own
+        return fd
+
+    def _dropped_line(self) -> bytes:
+        """The JSON line that says how many lines were lost and why."""
+        record = logging.LogRecord("kitsu.logs", logging.WARNING, __file__, 0,
+                                   "%d log lines dropped while the log file could not be written (%s)",
+                                   (self.dropped, self.failing), None)
+        record.dropped = self.dropped
+        try:
+            return (self.format(record) + "\n").encode("utf-8", "replace")
+        except Exception:
+            return (json.dumps({"level": "WARNING", "logger": "kitsu.logs", "message": record.getMessage()}) + "\n").encode()
+
+    def _fail(self, exc: OSError) -> None:
+        """Drop the line; the first failure of a run of them tells the console (no traceback per line)."""
+        first = not self.failing
+        self.failing = f"{type(exc).__name__}: {exc}"
+        self._retry_at = time.monotonic() + self.retry_s
+        self._drop()
+        if first:
+            self._tell(f"cannot write the log file in {self.directory} ({self.failing}); "
+                       "log lines are dropped until it can be written again (the show goes on)")
+
+    def _drop(self) -> None:
+        self.dropped += 1
+        self.dropped_total += 1
+
+    def _tell(self, message: str) -> None:
+        """One warning on kitsu's console handlers, or on stderr when there is none (never into the failing file)."""
+        record = logging.LogRecord("kitsu.logs", logging.WARNING, __file__, 0, message, None, None)
+        consoles = [h for h in logging.getLogger().handlers if isinstance(h, _ConsoleHandler)]
+        for console in consoles:
+            if record.levelno >= console.level:
+                console.handle(record)
+        if not consoles:
+            _to_stderr(message)
+
+    def _close_file(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def close(self) -> None:
         """Close the current file."""
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
+        self.acquire()
+        try:
+            self._close_file()
+        finally:
+            self.release()
         super().close()
+
+
+def warn_operator(logger: logging.Logger, message: str, *args: object) -> None:
+    """A warning the operator must see: logged as usual, and on stderr as well when kitsu has no console handler."""
+    logger.warning(message, *args)
+    if not any(isinstance(h, _ConsoleHandler) for h in logging.getLogger().handlers):
+        _to_stderr(message % args if args else message)
+
+
+def _to_stderr(message: str) -> None:
+    """One `kitsu:` line on stderr (the Textual console captures it while it runs); never raises."""
+    try:
+        sys.stderr.write(f"kitsu: {redact(message)}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass  # stderr is gone or on the same full disk: nobody left to tell
 
 
 def setup_logging(log_dir: Path, level: int = logging.INFO, stderr_level: int | None = None) -> Path:

@@ -104,8 +104,11 @@ class KitsuApp(App[int]):
     CSS_PATH = "kitsu.tcss"
     TITLE = "kitsu"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS = [Binding("ctrl+q", action, label, id=f"kitsu.{bid}", priority=True, show=bid not in HELP_ONLY)
-                for bid, action, label in KEY_ACTIONS]
+    BINDINGS = [*(Binding("ctrl+q", action, label, id=f"kitsu.{bid}", priority=True, show=bid not in HELP_ONLY)
+                  for bid, action, label in KEY_ACTIONS),
+                # Ctrl-C typed in the console quits like the quit key (asking first while kitsu speaks), as a
+                # streamer expects; Textual turns the terminal's SIGINT off, so it would otherwise only show a hint
+                Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
 
     def __init__(self, settings: Settings, engine_factory: EngineFactory | None = None,
                  attach: ModuleAttacher | None = default_attach, blink: bool = True) -> None:

@@ -22,12 +22,11 @@ from kitsu_tui.control import ControlServer, start_control_api
 from kitsu_tui.control.client import ControlError, client_for
 from kitsu_tui.control.remote import RemoteEngine
 from kitsu_tui.engine.engine import Engine
+from kitsu_tui.exits import ExitSignals
 from kitsu_tui.showlock import ShowLock, ShowRunning
 from kitsu_tui.tui.app import KitsuApp, native_log_path
 
 log = logging.getLogger(__name__)
-
-HANDLED_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
 
 
 def run_tui(settings: Settings) -> int:
@@ -86,24 +85,28 @@ class ConsoleHost:
         self.server: ControlServer | None = None
 
     async def run(self) -> int:
-        """Run the console; if the terminal hangs up, go on headless until asked to stop."""
+        """Run the console; if the terminal hangs up, go on headless until asked to stop.
+
+        SIGTERM and SIGINT end the show as `kitsu stop` does, within 5 s (the watchdog of kitsu_tui.exits
+        ends an overrunning stop): 0 after SIGTERM (how a service manager ends a show), 130 after SIGINT.
+        A Ctrl-C typed into the console is a key, not SIGINT: Textual points to the quit key.
+        """
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, self._hangup)
-        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
         api = loop.create_task(self._serve_api(), name="kitsu-control-api")
-        try:
-            result = await self.app.run_async()
-            if self.app.detached:
-                await self._headless_until_stopped()
-            return int(result or 0)
-        finally:
-            for sig in HANDLED_SIGNALS:
-                loop.remove_signal_handler(sig)
-            api.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await api
-            if self.server is not None:
-                await self.server.close()
+        with ExitSignals(lambda _signum: self.request_stop()) as signals:
+            try:
+                result = await self.app.run_async()
+                if self.app.detached:
+                    await self._headless_until_stopped()
+            finally:
+                loop.remove_signal_handler(signal.SIGHUP)  # SIGTERM and SIGINT stay handled until the API is closed
+                api.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await api
+                if self.server is not None:
+                    await self.server.close()
+        return signals.code(default=int(result or 0), term=0)
 
     async def _serve_api(self) -> None:
         """The control API, once the engine exists (a taken port is one warning; the show goes on)."""
@@ -136,7 +139,6 @@ class ConsoleHost:
         """Keep the engine running with no terminal until `kitsu stop`, SIGTERM or SIGINT."""
         self.console = "detached"
         _lose_terminal()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self.stop_requested.set)
         engine = self.app.engine
         if engine is not None:
             engine.notice("warning", "console detached: the show goes on; `kitsu attach` reopens the console")

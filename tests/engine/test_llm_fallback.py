@@ -46,9 +46,10 @@ async def test_a_failed_reply_speaks_the_fallback_line_and_stays_out_of_history(
     assert engine.flow.parts.llm_health.failures == 0
 
 
-async def test_failures_in_a_row_put_the_llm_in_error_until_toggled_on(make_engine: EngineFactory) -> None:
+async def test_failures_in_a_row_put_the_llm_in_error_and_toggling_it_on_retries_now(
+        make_engine: EngineFactory) -> None:
     llm = FakeLlm(["It works again."])
-    settings = make_settings().with_values({"llm.fail_after": 2})
+    settings = make_settings().with_values({"llm.fail_after": 2, "llm.retry_first_s": 60.0})  # no probe here
     engine, rec = await make_engine(llm=llm, tts=FakeTts(ms_per_char=1.0), settings=settings,
                                     moderator=Moderator(RULES))
     line = engine.persona.llm_fallback_line
@@ -58,11 +59,16 @@ async def test_failures_in_a_row_put_the_llm_in_error_until_toggled_on(make_engi
         assert record["spoken"] == line  # said again: the repetition guard never drops the fallback line
     state, reason = engine.module_states["llm"]
     assert state == ModuleState.ERROR and "2 replies in a row" in reason and "timeout 2" in reason
+    assert "retrying in 60s" in reason
     assert llm_wait_s(rec, engine.records[-1]["turn"]) >= 0.45  # the backoff after one failure (0.5 s)
-    assert not engine.submit_text("anyone there?", Source.CHAT, "viewer")
-    assert "llm is error (failing: 2 replies in a row" in rec.of("TurnRejected")[-1].reason
+    assert engine.submit_text("anyone there?", Source.CHAT, "viewer")  # admitted while failing: it waits
+    await asyncio.wait_for(engine.wait_idle(), 5)
+    assert [turn.text for turn in engine.queue.waiting] == ["anyone there?"] and not rec.of("TurnRejected")
+    assert engine.module_states["llm"][1].endswith("1 waiting")
     await engine.toggle_module("llm", True)  # a run-time failure may be retried (a model that never loaded may not)
     assert engine.module_on("llm")
-    ok = await chat(engine, "back?")
-    assert ok["spoken"] == "It works again." and llm_wait_s(rec, ok["turn"]) >= 0.95  # doubled: 1 s
+    await asyncio.wait_for(engine.wait_idle(), 20)
+    ok = engine.records[-1]
+    assert ok["transcript"] == "anyone there?" and ok["spoken"] == "It works again."
+    assert llm_wait_s(rec, ok["turn"]) >= 0.95  # doubled: 1 s
     assert engine.flow.parts.llm_health.failures == 0

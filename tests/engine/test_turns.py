@@ -92,7 +92,7 @@ async def test_tts_error_skips_only_that_sentence(make_engine: EngineFactory) ->
     engine, rec = await make_engine(llm=FakeLlm(["This one is fine. This one is broken. Last one plays."]),
                                     tts=FlakyTts())
     record = await run_chat(engine)
-    assert record["spoken"] == "This one is fine. Last one plays."
+    assert record["spoken"] == "This one is fine. This one is broken. Last one plays."  # shown as a subtitle
     assert any(e.stage == "tts" for e in rec.of("StageError"))
     skipped = [e for e in rec.of("SentenceStateChanged") if e.status == SentenceStatus.SKIPPED]
     assert [e.index for e in skipped] == [1]

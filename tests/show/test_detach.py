@@ -14,8 +14,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 import pytest
 
 from ..integrations.obs_peer import free_port
+from .control_api import api_status, call_api
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_KITSU = ROOT / "tests" / "fake_kitsu.py"
@@ -65,20 +64,11 @@ class Show:
 
     def api(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call the control API (GET without a body, POST with one)."""
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
-                                         headers={"Authorization": f"Bearer {self.token}",
-                                                  "Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=5) as response:
-            answer: dict[str, Any] = json.loads(response.read().decode())
-        return answer
+        return call_api(self.port, self.token, path, body)
 
     def status(self) -> dict[str, Any] | None:
         """The show's status, or None while no API answers."""
-        try:
-            return self.api("/status")
-        except (urllib.error.URLError, OSError, ValueError):
-            return None
+        return api_status(self.port, self.token)
 
     def show_pid(self) -> int:
         """The show's process id, from the show lock."""

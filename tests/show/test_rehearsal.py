@@ -365,7 +365,8 @@ async def test_rehearsal_the_whole_show(obs_peer: ObsPeer, question_wavs: list[P
     idle = {r["turn"] for r in stage.records() if r.get("origin") == "idle"}
     with sqlite3.connect(tmp_path / "data" / "memory.sqlite3") as db:
         rows = {row for row in db.execute("SELECT turn_id, role, text FROM turns") if row[0] not in idle}
-    wanted = {(r["turn"], "user", r["transcript"]) for r in stage.records() if r.get("origin") not in ("say", "idle")}
+    wanted = {(r["turn"], "user", r["transcript"]) for r in stage.records()
+              if r.get("origin") not in ("say", "idle") and not r["kept_out"]}  # a blocked reply keeps it out
     wanted |= {(r["turn"], "assistant", r["spoken"]) for r in stage.records()
                if r["spoken"] and r.get("origin") != "idle"}
     assert rows == wanted, (rows - wanted, wanted - rows)

@@ -9,6 +9,7 @@ import pytest
 
 from kitsu_tui.audio.wav import write_wav
 from kitsu_tui.soak.chatgen import SyntheticChat
+from kitsu_tui.soak.options import SoakOptions, build_plan
 from kitsu_tui.soak.plan import (
     ChatItem,
     PlanError,
@@ -18,7 +19,6 @@ from kitsu_tui.soak.plan import (
     read_chat_file,
     read_utterances,
 )
-from kitsu_tui.soak.runner import SoakOptions, build_plan
 from kitsu_tui.soak.session import SessionWriter, read_session
 
 from .conftest import tone_wav

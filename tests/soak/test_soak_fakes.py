@@ -14,7 +14,8 @@ from kitsu_tui.audio.outputs import NullOutput
 from kitsu_tui.backends.base import BackendError
 from kitsu_tui.backends.fakes import FakeAsr, FakeLlm
 from kitsu_tui.config.settings import Settings
-from kitsu_tui.soak.runner import SoakOptions, run_soak
+from kitsu_tui.soak.options import SoakOptions
+from kitsu_tui.soak.runner import run_soak
 from kitsu_tui.soak.stats import describe
 
 from .conftest import fake_backends, tone_wav
