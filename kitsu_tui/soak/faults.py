@@ -4,6 +4,7 @@ when the show noticed it, when it recovered and what the viewer heard meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,10 @@ WATCHES: dict[str, tuple[str, ...]] = {
 }
 """Stage/module names (or log words) that show a fault kind was noticed; llm-* kinds watch 'llm'."""
 
+EXTEND_MAX_S = 30.0
+"""A fault nothing has met yet lasts up to this much longer, so each one is exercised even on a slow machine."""
+END_ATTEMPTS = 5
+"""Tries to mend a fault before the soak goes on with it recorded as not mended."""
 GRACE_S = 30.0
 """After a fault recovers, errors this much later still count as its consequence."""
 HEARD_KEPT = 12
@@ -53,6 +58,8 @@ class FaultLog:
     heard: list[str] = field(default_factory=list)
     error_turns: int = 0
     skipped: str = ""
+    problems: list[str] = field(default_factory=list)
+    """What went wrong with the injection itself (not with the show)."""
 
     def window(self) -> tuple[float, float] | None:
         """The span whose errors this fault explains (None when it never ran)."""
@@ -74,6 +81,7 @@ class FaultLog:
             "recovered_after_end_s": (round(self.recovered_s - self.ended_s, 2)
                                       if self.recovered_s is not None and self.ended_s is not None else None),
             "heard_meanwhile": self.heard, "error_turns": self.error_turns, "skipped": self.skipped,
+            "injection_problems": self.problems,
         }
 
 
@@ -121,9 +129,11 @@ class FaultInjector:
         entry = self.logs[index]
         try:
             await asyncio.to_thread(self.targets[entry.fault.kind].begin)
-        except Exception as exc:  # a fault that cannot be injected is reported, not fatal
-            entry.skipped = f"could not inject: {exc}"
-            log.warning("fault %s could not be injected: %s", entry.fault.kind, exc)
+        except Exception as exc:  # a fault that cannot be injected is reported, not fatal (and undone, in case)
+            entry.skipped = f"could not inject: {type(exc).__name__}: {exc}"
+            log.warning("fault %s could not be injected: %r", entry.fault.kind, exc)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.targets[entry.fault.kind].end)
             return
         entry.started_s = self.now()
         log.warning("soak fault injected: %s (%s) for %.0f s", entry.fault.kind, KINDS[entry.fault.kind],
@@ -133,11 +143,19 @@ class FaultInjector:
         entry = self.logs[index]
         if entry.started_s is None or entry.ended_s is not None:
             return
-        try:
-            await asyncio.to_thread(self.targets[entry.fault.kind].end)
-        finally:
-            entry.ended_s = self.now()
-            log.warning("soak fault ended: %s", entry.fault.kind)
+        limit = entry.started_s + entry.fault.duration_s + EXTEND_MAX_S
+        while entry.noticed_s is None and self.now() < limit:  # noqa: ASYNC110 - a bounded poll of the watchers
+            await asyncio.sleep(0.2)  # no turn met the fault yet (a slow machine): it lasts until one does
+        for attempt in range(END_ATTEMPTS):  # a fault that cannot be mended would poison the rest of the soak
+            try:
+                await asyncio.to_thread(self.targets[entry.fault.kind].end)
+                break
+            except Exception as exc:
+                entry.problems.append(f"ending it failed (try {attempt + 1}): {type(exc).__name__}: {exc}")
+                log.warning("soak fault %s could not be ended (try %d): %r", entry.fault.kind, attempt + 1, exc)
+                await asyncio.sleep(0.5)
+        entry.ended_s = self.now()
+        log.warning("soak fault ended: %s", entry.fault.kind)
 
     def active(self) -> list[FaultLog]:
         """Faults begun and not yet recovered."""

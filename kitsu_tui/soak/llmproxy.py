@@ -11,9 +11,13 @@ from collections.abc import Awaitable
 import aiohttp
 from aiohttp import web
 
+from kitsu_tui.soak.llmserver import reopenable_port
+
 MODES = ("pass", "500", "hang", "refuse", "cut")
 CUT_AFTER_CHUNKS = 4
 """Stream chunks forwarded before a 'cut' drops the connection (the reply has started, then breaks off)."""
+REOPEN_S = 5.0
+"""How long a reopened port is retried when the kernel still holds it."""
 _HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
@@ -97,13 +101,22 @@ class FaultProxy:
         await self._listen()
 
     async def _listen(self) -> None:
+        """Listen on the port (again); a port briefly still held is retried for up to REOPEN_S."""
         assert self._runner is not None
-        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await self._site.start()
         if self.port == 0:
-            server = self._site._server
-            sockets = getattr(server, "sockets", None) or []
-            self.port = int(sockets[0].getsockname()[1])
+            self.port = reopenable_port()
+        deadline = asyncio.get_running_loop().time() + REOPEN_S
+        while True:
+            site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+            try:
+                await site.start()
+            except OSError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+                continue
+            self._site = site
+            return
 
     async def _apply(self, mode: str) -> None:
         was, self.mode = self.mode, mode

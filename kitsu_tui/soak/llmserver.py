@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import subprocess
 import sys
@@ -27,6 +28,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def reopenable_port(low: int = 20000, high: int = 32000) -> int:
+    """A free port below Linux's ephemeral range (32768+), for a listener that closes and reopens its port: a port
+    the kernel hands out to outgoing connections could be taken by one while it is closed."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(low, high)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return free_port()
 
 
 class LlamaServer:

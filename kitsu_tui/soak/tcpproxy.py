@@ -9,6 +9,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any
 
+from kitsu_tui.soak.llmserver import reopenable_port
+
 
 class TcpProxy:
     """Relays 127.0.0.1:port to an upstream host:port; down() cuts every connection and closes the port."""
@@ -66,10 +68,20 @@ class TcpProxy:
         loop.close()
 
     async def _listen(self) -> None:
+        """Listen on the port (again); a port briefly still held is retried for up to 5 s."""
         if self._server is not None:
             return
-        self._server = await asyncio.start_server(self._relay, self.host, self.port, reuse_address=True)
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        if self.port == 0:
+            self.port = reopenable_port()
+        deadline = asyncio.get_running_loop().time() + 5.0
+        while True:
+            try:
+                self._server = await asyncio.start_server(self._relay, self.host, self.port, reuse_address=True)
+                return
+            except OSError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
 
     async def _down(self) -> None:
         server, self._server = self._server, None
