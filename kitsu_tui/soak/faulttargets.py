@@ -130,7 +130,9 @@ class DbLockFault:
         process = self._process = subprocess.Popen([sys.executable, "-c", DB_LOCKER, str(self.path)],
                                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert process.stdout is not None
-        process.stdout.readline()  # "locked" (or EOF when it could not lock: the fault is then a no-op)
+        if process.stdout.readline().strip() != "locked":  # it could not take the lock: say so, leave nothing
+            self.end()
+            raise RuntimeError(f"could not lock {self.path}")
 
     def end(self) -> None:
         """Release the lock and reap the process."""

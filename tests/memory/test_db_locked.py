@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -20,33 +18,21 @@ from kitsu_tui.engine.engine import Engine
 from kitsu_tui.engine.events import Event, ModuleState, Notice, Source
 from kitsu_tui.memory import MemoryStore
 from kitsu_tui.memory.module import MemoryModule
+from kitsu_tui.soak.faulttargets import DbLockFault
 from tests.engine.conftest import make_persona, make_settings
-
-LOCKER = """
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
-db.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-sys.stdin.read()
-db.execute("ROLLBACK")
-"""
-"""Another process holding the exclusive lock until its stdin closes."""
 
 REPLIES = [f"Reply number {n} is about the purple umbrella." for n in range(6)]
 
 
 @contextmanager
-def locked(path: Path) -> Iterator[subprocess.Popen[str]]:
-    """Hold BEGIN EXCLUSIVE on the database from a second process while the block runs."""
-    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    assert locker.stdin is not None and locker.stdout is not None
+def locked(path: Path) -> Iterator[None]:
+    """Hold BEGIN EXCLUSIVE on the database from a second process while the block runs (the soak's db-lock fault)."""
+    fault = DbLockFault(path)
+    fault.begin()
     try:
-        assert locker.stdout.readline().strip() == "locked"
-        yield locker
+        yield
     finally:
-        locker.stdin.close()
-        locker.wait(10)
+        fault.end()
 
 
 @pytest.fixture
