@@ -29,6 +29,7 @@ from kitsu_tui.engine.events import (
     StageError,
 )
 from kitsu_tui.engine.flow import TurnFlow
+from kitsu_tui.engine.heap import cap_arenas, trim_while_quiet
 from kitsu_tui.engine.hold import PreAirHold
 from kitsu_tui.engine.idle import IdleTalk
 from kitsu_tui.engine.listener import Listener
@@ -52,6 +53,7 @@ class Engine(ShowControls):
     def __init__(self, settings: Settings, persona: Persona, backends: Backends, output: AudioOutput,
                  inputs: list[AudioInput] | None = None, moderator: Moderator | None = None,
                  memory: Memory | None = None, analyzer: Analyzer | None = None) -> None:
+        cap_arenas()  # before the worker threads exist: each would otherwise grow an arena of its own
         self.settings = settings
         self.persona = persona
         self.backends = backends
@@ -131,6 +133,7 @@ class Engine(ShowControls):
         self.spawn(self._run_turns(), "kitsu-turns")
         self.spawn(self._idle_talk(), "kitsu-idle")
         self.spawn(self.flow.parts.llm_health.recover(self._probe_llm), "kitsu-llm-probe")
+        self.spawn(trim_while_quiet(lambda: not (self.queue.busy or self.player.busy)), "kitsu-heap-trim")
         if wait_loaded:
             await loader
 
