@@ -145,6 +145,7 @@ def bench(
     quality: Annotated[bool, typer.Option("--quality", help="Score replies to the shipped chat lines instead.")] = False,
     lines: Annotated[int, typer.Option("--lines", min=0, help="With --quality: only the first N lines (0 = all).")] = 0,
     voices: Annotated[str, typer.Option("--voices", help="piper, or espeak: also the held-out espeak-ng voices, with cut-offs and false waits.")] = "piper",
+    endpointing: Annotated[str, typer.Option("--endpointing", help="Endpointing rules the held-out voices are run with, side by side (comma-separated).")] = "transcript,smart-turn",
     config: Annotated[Path | None, typer.Option("--config", help="Config TOML (default: embedded defaults).")] = None,
 ) -> None:
     """Measure voice->first audio, chat->first audio, per-stage latency, load time and peak RSS (or --quality)."""
@@ -155,7 +156,8 @@ def bench(
     _setup_logging(settings, to_stderr=True)
     if quality:
         raise typer.Exit(_run(run_quality(settings, limit=lines, as_json=as_json)))
-    raise typer.Exit(_run(run_bench(settings, voice_turns, chat_turns, as_json, voices=voices)))
+    modes = [mode.strip() for mode in endpointing.split(",") if mode.strip()]
+    raise typer.Exit(_run(run_bench(settings, voice_turns, chat_turns, as_json, voices=voices, endpointing=modes)))
 
 
 @app.command()

@@ -53,7 +53,8 @@ class VoiceSettler:
 
     async def wait(self) -> None:
         """Wait until the last file's consequences are over (the WAV input keeps feeding silence meanwhile)."""
-        quiet_s = self.engine.settings.vad.end_silence_ms / 1000 + 0.3
+        vad = self.engine.settings.vad
+        quiet_s = (vad.end_silence_ms + vad.unfinished_extra_ms) / 1000 + 0.3  # the longest endpointing wait
         started = time.monotonic()
         while True:
             await asyncio.sleep(0.05)

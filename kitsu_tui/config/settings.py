@@ -67,8 +67,18 @@ class VadSettings(Section):
     """Silence that ends an utterance."""
     speculative_asr: bool = True
     """Start the final ASR as soon as silence begins, so the transcript is ready at the endpoint."""
-    unfinished_extra_ms: int = Field(300, ge=0, le=3000)
-    """Extra silence required when the early transcript ends mid-sentence (a comma, no final punctuation)."""
+    unfinished_extra_ms: int = Field(600, ge=0, le=3000)
+    """Extra silence when the early transcript trails off ("...", a comma, "and", "that", "about"): the longest wait."""
+    unsure_extra_ms: int = Field(250, ge=0, le=3000)
+    """Extra silence when the early transcript has no final punctuation but could be a whole sentence."""
+    endpointing: Literal["transcript", "smart-turn"] = "transcript"
+    """How the end of a turn is decided: the early transcript's ending, or that plus the Smart Turn v3.2 model."""
+    turn_model_path: Path | None = None
+    """Smart Turn ONNX file; None = smart-turn-v3.2-cpu.onnx inside the pipecat-ai package."""
+    turn_check_ms: int = Field(200, ge=64, le=2000)
+    """Silence after which the turn model is asked (smart-turn); a finished transcript it calls complete ends here."""
+    turn_threshold: float = Field(0.5, ge=0.05, le=0.95)
+    """P(complete) from the turn model at or above which the turn counts as complete."""
     speculative_after_ms: int = Field(64, ge=32, le=2000)
     """Silence after which the speculative final ASR starts (discarded if speech resumes)."""
 
@@ -187,6 +197,10 @@ class EngineSettings(Section):
     """Pause the LLM while a reply's first sentence is synthesized, so that speech starts sooner on a small CPU."""
     speculative_reply: bool = True
     """Start the reply on the early transcript during the endpointing silence; audio waits for the endpoint."""
+    join_window_ms: int = Field(3000, ge=0, le=15000)
+    """Speech starting this soon after an endpoint continues that utterance (0 = never join)."""
+    join_max_heard_ms: int = Field(1500, ge=0, le=15000)
+    """A reply of which more than this was heard is not taken back: the new speech is a turn of its own."""
     max_pending_turns: int = Field(8, ge=1, le=200)
     """Turns waiting behind the current one; older chat turns drop first when full."""
 

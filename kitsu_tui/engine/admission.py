@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from kitsu_tui.engine.events import Event, ModerationDecided, Source, TurnRejected
+from kitsu_tui.engine.events import Event, ModerationDecided, PlaybackStarted, Source, TurnRejected
 from kitsu_tui.engine.listener import Utterance
 from kitsu_tui.engine.llmhealth import llm_failing
 from kitsu_tui.engine.scheduler import TurnQueue
@@ -27,6 +28,8 @@ NO_DEFLECT_RULES = frozenset({"length", "empty", "duplicate", "rate", "spam", "s
 """Input blocks that are not about content: no deflection line for them."""
 DEFLECT_EVERY_S = 30.0
 """At most one deflection line this often."""
+VOICE_TURNS_KEPT = 8
+"""Recent voice turns a continuation may take back."""
 ECHO_OVERLAP = 0.6
 """Speech sharing this much of its words with the reply being spoken is kitsu's own voice in the mic."""
 
@@ -44,6 +47,10 @@ class Admission:
         self._emit = emit
         self._tentative: Turn | None = None
         self._last_deflect = -DEFLECT_EVERY_S
+        self._voice_turns: collections.OrderedDict[int, Turn] = collections.OrderedDict()
+        """The last VOICE_TURNS_KEPT voice turns by utterance id (a continuation takes its reply back)."""
+        self._audible: collections.OrderedDict[int, float] = collections.OrderedDict()
+        """When each recent turn's first sentence started playing (monotonic), by turn id."""
 
     # --- text -------------------------------------------------------------------------------
 
@@ -142,6 +149,7 @@ class Admission:
                     speech_start=utt.speech_start, utterance_id=utt.utterance_id,
                     confirmed=asyncio.get_running_loop().create_future())
         self._tentative = turn
+        self._remember_voice(turn)
         self._queue.enqueue(turn)
 
     def on_tentative_cancelled(self, utterance_id: int) -> None:
@@ -167,6 +175,7 @@ class Admission:
             self._tentative = None
             if utt.text and utt.text == tentative.text:
                 tentative.endpointed_at, tentative.asr_ms = utt.endpointed_at, round(utt.asr_ms, 1)
+                tentative.endpoint_rule, tentative.continues = utt.endpoint_rule, utt.continues
                 if self.admit(tentative):
                     assert tentative.confirmed is not None
                     tentative.confirmed.set_result(True)
@@ -176,16 +185,66 @@ class Admission:
             self._discard(tentative, "transcript changed")
         if not utt.text:
             return
-        if self._queue.current is not None and not self.barge_in_allowed(utt.text):
+        if not utt.continues and self._queue.current is not None and not self.barge_in_allowed(utt.text):
             log.info("ignored speech while speaking: %r", utt.text)
             return
         turn = Turn(self._queue.next_id(), Source.VOICE, utt.text, arrived=utt.speech_end,
-                    speech_start=utt.speech_start, endpointed_at=utt.endpointed_at, asr_ms=round(utt.asr_ms, 1))
+                    speech_start=utt.speech_start, endpointed_at=utt.endpointed_at, asr_ms=round(utt.asr_ms, 1),
+                    utterance_id=utt.utterance_id, endpoint_rule=utt.endpoint_rule, continues=utt.continues)
         if not self.admit(turn):
             return
+        self._remember_voice(turn)
         if self._queue.current is not None:
             self._queue.interrupt("barge-in")
         self._queue.enqueue(turn)
+
+    def _remember_voice(self, turn: Turn) -> None:
+        self._voice_turns[turn.utterance_id] = turn
+        while len(self._voice_turns) > VOICE_TURNS_KEPT:
+            self._voice_turns.popitem(last=False)
+
+    def observe(self, event: Event) -> None:
+        """Bus listener: when each turn's reply first became audible (a continuation asks how much was heard)."""
+        if isinstance(event, PlaybackStarted) and event.turn_id not in self._audible:
+            self._audible[event.turn_id] = event.ts
+            while len(self._audible) > VOICE_TURNS_KEPT:
+                self._audible.popitem(last=False)
+
+    def hold_floor(self, utterance_id: int, held: bool) -> None:
+        """Speech began soon after utterance `utterance_id`: its reply, if not audible yet, waits until that is decided."""
+        turn = self._voice_turns.get(utterance_id)
+        if turn is None:
+            return
+        if not held:
+            turn.floor.set()
+        elif turn.turn_id not in self._audible and "end" not in turn.marks:
+            turn.floor.clear()
+
+    def on_continuation(self, utterance_id: int) -> bool:
+        """The person goes on talking soon after utterance `utterance_id` ended: take its reply back, if little was heard.
+
+        A reply not heard at all is dropped without a trace (no record, nothing remembered); one heard for less
+        than join_max_heard_ms is interrupted (only what was heard is kept). Returns whether the new speech
+        joins that utterance; a reply heard longer, already finished, or refused stands, and the speech is a
+        turn of its own.
+        """
+        turn = self._voice_turns.get(utterance_id)
+        if turn is None or turn.discarded or "end" in turn.marks:
+            return False
+        started = self._audible.get(turn.turn_id)
+        heard_ms = 0.0 if started is None else (time.monotonic() - started) * 1000
+        if heard_ms > self._settings.engine.join_max_heard_ms:
+            return False
+        if self._tentative is turn:
+            self._tentative = None
+        if started is None:
+            self._discard(turn, "continued")
+        else:
+            current = self._queue.current
+            if current is not None and current.turn is turn:
+                self._queue.interrupt("continued")
+        log.info("utterance %d continues after %.0f ms of its reply heard: joined", utterance_id, heard_ms)
+        return True
 
     def barge_in_allowed(self, text: str) -> bool:
         """Whether speech heard while kitsu talks may interrupt it (settings [engine] barge_in)."""

@@ -82,6 +82,7 @@ class Engine(ShowControls):
         self.flow = TurnFlow(parts, self._persona, self.queue)
         self.bus.add_listener(self.queue.observe)
         self.bus.add_listener(self.idle.observe)
+        self.bus.add_listener(self.admission.observe)
         self.bus.add_listener(_log_moderation)
         self._tasks: list[asyncio.Task[Any]] = []
         self.listen_tasks: list[asyncio.Task[Any]] = []
@@ -151,6 +152,8 @@ class Engine(ShowControls):
             self.backends.vad, self.backends.asr, self.workers.vad, self.workers.asr, self.settings.vad,
             self.settings.asr, self.emit, admission.on_utterance, self.persona.asr_hotwords, self._listening,
             on_tentative=admission.on_tentative, on_tentative_cancelled=admission.on_tentative_cancelled,
+            turn_model=self.backends.turn, on_continuation=admission.on_continuation, hold_floor=admission.hold_floor,
+            join_window_ms=self.settings.engine.join_window_ms,
         )
         self.set_module_state("mic", ModuleState.ON, source.name)
         try:

@@ -8,15 +8,17 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from kitsu_tui.audio.base import PIPELINE_RATE, AudioInput, Frame
 from kitsu_tui.audio.resample import FrameChunker
-from kitsu_tui.backends.base import AsrBackend, AsrResult, VadBackend
+from kitsu_tui.backends.base import AsrBackend, AsrResult, TurnModel, VadBackend
 from kitsu_tui.backends.worker import ModelWorker
 from kitsu_tui.config.settings import AsrSettings, VadSettings
+from kitsu_tui.engine.continuation import Continuations
+from kitsu_tui.engine.endpoint import Cue, required_silence_ms, transcript_cue
 from kitsu_tui.engine.events import (
     Event,
     MicLevel,
@@ -40,6 +42,10 @@ class Utterance:
     speech_end: float
     endpointed_at: float
     asr_ms: float
+    continues: int = 0
+    """The utterance this one goes on from (its reply is taken back and the joined transcript answered); 0 = none."""
+    endpoint_rule: str = ""
+    """Which rule ended the turn: the transcript cue, the turn model's verdict, and the silence it took."""
 
 
 class Listener:
@@ -59,6 +65,10 @@ class Listener:
         enabled: Callable[[], bool],
         on_tentative: Callable[[Utterance], None] | None = None,
         on_tentative_cancelled: Callable[[int], None] | None = None,
+        turn_model: TurnModel | None = None,
+        on_continuation: Callable[[int], bool] | None = None,
+        hold_floor: Callable[[int, bool], None] | None = None,
+        join_window_ms: int = 0,
     ) -> None:
         self.vad, self.asr = vad, asr
         self.vad_worker, self.asr_worker = vad_worker, asr_worker
@@ -84,6 +94,9 @@ class Listener:
         self._last_speculation: asyncio.Task[AsrResult] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._level_at = 0.0
+        self.turn_model = turn_model
+        self._turn_check: asyncio.Task[float] | None = None
+        self._join = Continuations(join_window_ms, on_continuation, hold_floor)
 
     async def run(self, source: AudioInput) -> None:
         """Process frames until the source ends."""
@@ -122,6 +135,7 @@ class Listener:
                 self._voiced_s = frame_s
                 self._silence_s = 0.0
                 self._utterance_id += 1
+                self._join.speech_began(now - frame_s)
             self._pre_roll.append(samples)
             if self._in_speech:
                 self._speech.append(samples)
@@ -133,9 +147,11 @@ class Listener:
             self._voiced_s += frame_s
             self._silence_s = 0.0
             self._speculative = None  # speech resumed: any early transcript is stale
+            self._turn_check = None
             self._cancel_tentative()
             if not self._announced and self._voiced_s * 1000 >= self.vad_settings.min_speech_ms:
                 self._announced = True
+                self._join.confirm()
                 self._emit(SpeechStarted(speech_start=self._speech_start, ts=now))
             self._maybe_partial(now)
             return
@@ -151,23 +167,51 @@ class Listener:
             task.add_done_callback(self._speculation_done)
             self._speculative = (len(self._speech), task)
             self._last_speculation = task
+        self._maybe_check_turn()
         if self._silence_s * 1000 >= self._end_silence_ms():
             await self._endpoint(now)
 
     def _end_silence_ms(self) -> float:
-        """The configured endpointing silence, longer when the early transcript stops mid-thought.
+        """The silence that ends this utterance, from the early transcript's ending and the turn model's verdict.
 
-        Whisper ends a finished sentence with . ! or ?; "Hello Kitsu," or "so I was thinking" is a
-        pause for breath, and cutting there makes kitsu answer half a question.
+        Whisper ends a finished sentence with . ! or ?; "Hello Kitsu," "so I was thinking..." or "a question
+        about" is a pause for breath, and cutting there makes kitsu answer half a question (engine/endpoint.py).
         """
-        base = float(self.vad_settings.end_silence_ms)
+        return required_silence_ms(self.vad_settings, self._cue(), self._complete_prob())
+
+    def _cue(self) -> Cue | None:
+        """The early transcript's cue; UNSURE while it is still being transcribed, None without one."""
         spec = self._speculative
-        if spec is None or not spec[1].done() or spec[1].cancelled() or spec[1].exception() is not None:
-            return base
-        text = spec[1].result().text.strip()
-        if text and text[-1] not in ".!?…\"')":
-            return base + self.vad_settings.unfinished_extra_ms
-        return base
+        if spec is None or spec[1].cancelled():
+            return None
+        if not spec[1].done():
+            return Cue.UNSURE  # a slow ASR must not let the base silence cut a sentence it has not read yet
+        return None if spec[1].exception() is not None else transcript_cue(spec[1].result().text)
+
+    def _complete_prob(self) -> float | None:
+        check = self._turn_check
+        if check is None or not check.done() or check.cancelled() or check.exception() is not None:
+            return None
+        return check.result()
+
+    def _maybe_check_turn(self) -> None:
+        """Ask the turn model once per silence, after turn_check_ms of it (on the VAD's thread)."""
+        if (self.turn_model is None or self._turn_check is not None or not self._announced
+                or self._silence_s * 1000 < self.vad_settings.turn_check_ms):
+            return
+        audio = self._audio()
+        self._turn_check = asyncio.ensure_future(self.vad_worker.call(self.turn_model.complete_prob, audio))
+        self._turn_check.add_done_callback(_quiet_failure)
+
+    def _rule(self) -> str:
+        """Which rule ended the turn, for the turn record (the bench reports it)."""
+        cue, prob = self._cue(), self._complete_prob()
+        spec = self._speculative
+        pending = spec is not None and not spec[1].done()
+        parts = [f"transcript {'pending' if pending else cue.value if cue else 'none'}"]
+        if self.turn_model is not None:
+            parts.append("model pending" if prob is None else f"model {prob:.2f}")
+        return ", ".join(parts) + f", {self._end_silence_ms():.0f} ms"
 
     def _speculation_done(self, task: asyncio.Task[AsrResult]) -> None:
         """An early transcript arrived: if the silence still holds, let the engine start replying (held)."""
@@ -199,25 +243,32 @@ class Listener:
 
         self._partial_task = asyncio.create_task(partial())
 
+    def _audio(self) -> np.ndarray:
+        """This utterance's audio so far, after the utterance it continues (when it joins one)."""
+        own = np.concatenate(self._speech) if self._speech else np.zeros(0, np.float32)
+        return self._join.joined(own)
+
     async def _transcribe(self, final: bool) -> AsrResult:
-        audio = np.concatenate(self._speech) if self._speech else np.zeros(0, np.float32)
-        return await self.asr_worker.call(self.asr.transcribe, audio, self._hotwords(), not final)
+        return await self.asr_worker.call(self.asr.transcribe, self._audio(), self._hotwords(), not final)
 
     async def _endpoint(self, now: float) -> None:
         announced, speech_start, speech_end = self._announced, self._speech_start, self._last_speech
         speculative, uid = self._speculative, self._utterance_id
+        rule = self._rule() if announced else ""
         self._tentative_uid = 0
-        audio = np.concatenate(self._speech) if self._speech else np.zeros(0, np.float32)
+        audio = self._audio()
+        continues = self._join.ended(uid, audio, now, bool(announced and audio.size))
         self._reset()
         if not announced:
             return  # too short: noise
         self._emit(SpeechEnded(speech_end=speech_end, duration_s=speech_end - speech_start, ts=now))
-        task = asyncio.create_task(self._finish(uid, speech_start, speech_end, now, speculative, audio))
+        task = asyncio.create_task(self._finish(
+            Utterance(uid, "", speech_start, speech_end, now, 0.0, continues, rule), speculative, audio))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _finish(self, uid: int, start: float, end: float, endpointed: float,
-                      speculative: tuple[int, asyncio.Task[AsrResult]] | None, audio: np.ndarray) -> None:
+    async def _finish(self, pending: Utterance, speculative: tuple[int, asyncio.Task[AsrResult]] | None,
+                      audio: np.ndarray) -> None:
         started = time.monotonic()
         try:
             if speculative is not None:
@@ -231,15 +282,23 @@ class Listener:
         asr_ms = (time.monotonic() - started) * 1000
         text = result.text.strip()
         self._emit(TranscriptFinal(text=text, asr_ms=asr_ms))
-        await self._on_utterance(Utterance(uid, text, start, end, endpointed, asr_ms))
+        await self._on_utterance(replace(pending, text=text, asr_ms=asr_ms))
 
     def _reset(self) -> None:
         self._cancel_tentative()
+        self._join.release()
         self._in_speech = False
         self._announced = False
         self._speech = []
         self._pre_roll.clear()
         self._voiced_s = self._silence_s = 0.0
         self._speculative = None
+        self._turn_check = None
         with contextlib.suppress(Exception):
             self.vad.reset()
+
+
+def _quiet_failure(task: asyncio.Future[float]) -> None:
+    """A failed turn-model check only means the transcript decides alone; it is logged once per failure."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("turn model failed: %s", exc)

@@ -57,6 +57,8 @@ async def load_models(backends: Backends, workers: Workers, show: ShowState, con
             if name == "llm":  # fill the cache with the summaries restored from the last session
                 await conversation.refresh_notes("")
                 await workers.llm.call(backends.llm.warm, await conversation.conversation())
+            if name == "vad":
+                await load_turn_model(backends, workers, show)
             show.set_module_state(name, ModuleState.ON, f"loaded in {time.monotonic() - started:.1f}s")
         except Exception as exc:
             if isinstance(exc, BackendError):
@@ -65,3 +67,15 @@ async def load_models(backends: Backends, workers: Workers, show: ShowState, con
                 log.exception("%s failed to load", name)
             show.set_module_state(name, ModuleState.ERROR, str(exc))
             show.notice("error", f"{name}: {exc}")
+
+
+async def load_turn_model(backends: Backends, workers: Workers, show: ShowState) -> None:
+    """Load the end-of-turn model on the VAD's thread; when it cannot load, the transcript decides alone."""
+    if backends.turn is None:
+        return
+    try:
+        await workers.vad.call(backends.turn.load)
+    except Exception as exc:
+        log.error("turn model failed to load: %s", exc)
+        backends.turn = None
+        show.notice("warning", f"smart-turn endpointing off (the transcript decides): {exc}")

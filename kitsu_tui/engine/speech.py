@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 DEGRADED = "degraded: "
 """Opens the tts module's reason while its voice fails and a fallback voice speaks (the module stays on)."""
 PRIMARY = "voice"
+FLOOR_WAIT_S = 1.5
+"""Longest a reply's first audio waits while the person may be going on (the listener decides well before)."""
 """The attempt label of the configured voice (tried twice before the fallback voices)."""
 
 
@@ -222,6 +225,9 @@ class SpeechQueue:
             await ctx.show.wait_until_speech_allowed(self._stale)
             if index in self._held and not self._stale() and not await self._hold_allows(index):
                 continue
+            if not turn.floor.is_set():  # the person may be going on: wait until the listener knows
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(turn.floor.wait(), FLOOR_WAIT_S)
             if self._stale() or turn.discarded:
                 continue
             if audio is None:

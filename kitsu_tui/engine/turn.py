@@ -11,6 +11,13 @@ from typing import Any
 from kitsu_tui.engine.events import Source
 
 
+def _free_floor() -> asyncio.Event:
+    """A set event: nobody holds the floor."""
+    floor = asyncio.Event()
+    floor.set()
+    return floor
+
+
 @dataclass
 class Turn:
     """A turn's input, its identity and everything measured while it runs."""
@@ -42,6 +49,12 @@ class Turn:
     """The spoken text the LLM's cache was filled for during playback (no second warm-up when it was all heard)."""
     origin: str = ""
     """Where the input came from for the pre-air hold (voice, chat, twitch, operator, say, idle); "" = the source."""
+    endpoint_rule: str = ""
+    """For a voice turn: which endpointing rule ended the utterance (transcript cue, model verdict, silence)."""
+    floor: asyncio.Event = field(default_factory=_free_floor)
+    """Cleared while the person may be going on with the utterance this replies to: its audio waits (bounded)."""
+    continues: int = 0
+    """For a voice turn: the utterance it continued (that reply was taken back and the joined words answered)."""
     flagged: bool = False
     """Output moderation blocked or held a sentence, or the operator dumped one: the exchange stays out of history."""
 
@@ -96,4 +109,5 @@ class Turn:
             "error": self.error,
             "kept_out": self.kept_out,
             "latency_ms": self.latency_ms(),
+            **({"endpoint_rule": self.endpoint_rule, "continues": self.continues} if self.source == Source.VOICE else {}),
         }

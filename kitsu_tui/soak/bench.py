@@ -8,23 +8,27 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from kitsu_tui.audio.base import Audio
 from kitsu_tui.audio.resample import resample
 from kitsu_tui.bootstrap import build_engine
 from kitsu_tui.config.settings import Settings
-from kitsu_tui.engine.engine import Engine
-from kitsu_tui.engine.events import Event, TurnStarted
 from kitsu_tui.headless import start_engine
 from kitsu_tui.soak.driver import TurnDriver
-from kitsu_tui.soak.mic import ScriptedMic
+from kitsu_tui.soak.heldout import (
+    ENDPOINTING_MODES,
+    TimedMic,
+    compare_endpointing,
+    format_comparison,
+    held_out_set,
+    report_turns,
+)
 from kitsu_tui.soak.plan import ChatItem, VoiceItem
 from kitsu_tui.soak.stats import aggregate
 from kitsu_tui.soak.summary import SoakTally
-from kitsu_tui.soak.turntaking import format_score, long_wait_ms, score
-from kitsu_tui.soak.voiceset import HeldOutItem, VoicesetError, build_voiceset
+from kitsu_tui.soak.turntaking import format_score
 from kitsu_tui.telemetry.system import current_rss_mb, ensure_telemetry, peak_rss_mb
 
 BENCH_STAGES = ("first_audio", "endpointing", "asr_final", "llm_first_token", "first_clause", "tts_first_audio", "total")
@@ -147,7 +151,10 @@ def format_table(results: dict[str, Any]) -> str:
             rows.append(f"{label} per sentence: p50 {safety[key]['p50']:.2f} / p95 {safety[key]['p95']:.2f} / "
                         f"max {safety[key]['max']:.2f} ms over {safety['sentences']} sentences")
     if results.get("heldout"):
+        rows.append(f"held-out voices, endpointing {results['heldout'].get('mode', '?')} (the configured rule):")
         rows.extend(format_score(results["heldout"]))
+    if results.get("endpointing"):
+        rows.extend(format_comparison(results["endpointing"]))
     m = results["machine"]
     rows.append(f"load time {results['load_s']:.1f} s; RSS after load {results['rss_mb']['after_load']:.0f} MB, "
                 f"peak {results['rss_mb']['peak']:.0f} MB")
@@ -159,67 +166,25 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-class TimedMic(ScriptedMic):
-    """The scripted mic, remembering when the last clip's final sample was spoken (monotonic seconds)."""
-
-    spoken_until = 0.0
-
-    async def speak(self, clip: Audio) -> float:
-        """Feed a clip in real time; the end of its last sample (frame padding taken off) is kept."""
-        last = await super().speak(clip)
-        self.spoken_until = last - (-clip.size % self.frame_samples) / self.sample_rate
-        return last
-
-
-def held_out_set(voices: str, err: TextIO) -> list[HeldOutItem]:
-    """The espeak-ng held-out set when asked for; a missing espeak-ng is one line and an empty set."""
-    if voices != "espeak":
-        return []
-    try:
-        return build_voiceset()
-    except VoicesetError as exc:
-        err.write(f"kitsu: {exc}; the bench goes on without the held-out voices\n")
-        return []
-
-
-async def feed_held_out(driver: TurnDriver, mic: TimedMic, engine: Engine, items: list[HeldOutItem],
-                        err: TextIO) -> dict[str, Any]:
-    """Speak each held-out item, tag its turn records with when their audio began against the speech's end, score."""
-    arrived: dict[int, float] = {}
-
-    def on_event(event: Event) -> None:
-        if isinstance(event, TurnStarted):
-            arrived[event.turn_id] = event.arrived
-
-    engine.bus.add_listener(on_event)
-    try:
-        for index, item in enumerate(items):
-            produced = await driver.feed(item.voice_item())
-            for record in produced:
-                record["heldout"] = True
-                first = (record.get("latency_ms") or {}).get("first_audio")
-                start = arrived.get(int(record.get("turn", 0)))
-                if first is not None and start is not None:
-                    record["first_audio_vs_end_ms"] = round((start + first / 1000 - mic.spoken_until) * 1000, 1)
-            _report(err, "voice", index + 1, len(items), produced, item.label)
-    finally:
-        engine.bus.remove_listener(on_event)
-    return score(driver.tally.records, [item.metadata() for item in items],
-                 long_wait_ms(engine.settings.vad.end_silence_ms, engine.settings.vad.unfinished_extra_ms))
-
-
 async def run_bench(settings: Settings, voice_turns: int = 10, chat_turns: int = 10, as_json: bool = False,
-                    out: TextIO = sys.stdout, err: TextIO = sys.stderr, voices: str = "piper") -> int:
-    """Load everything, feed the utterances (and the held-out voices) and chat turns one at a time, print the figures."""
+                    out: TextIO = sys.stdout, err: TextIO = sys.stderr, voices: str = "piper",
+                    endpointing: Sequence[str] = ENDPOINTING_MODES) -> int:
+    """Load everything, feed the utterances and chat turns one at a time, then the held-out voices once per
+    endpointing mode (each on a fresh engine), and print the figures."""
     if voices not in VOICE_SETS:
         err.write(f"kitsu: --voices {voices!r} is unknown; use one of: {', '.join(VOICE_SETS)}\n")
         return 2
+    unknown = [mode for mode in endpointing if mode not in ENDPOINTING_MODES]
+    if unknown:
+        err.write(f"kitsu: --endpointing {unknown[0]!r} is unknown; use one of: {', '.join(ENDPOINTING_MODES)}\n")
+        return 2
     heldout_items = held_out_set(voices, err)
-    heldout: dict[str, Any] | None = None
+    compared: dict[str, dict[str, Any]] = {}
+    heldout_records: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="kitsu-bench-") as scratch:
         settings = settings.with_values({"audio.play_audio": False, "memory.path": Path(scratch) / "memory.sqlite3"})
         started = time.monotonic()
-        mic = TimedMic(settings.audio.frame_ms) if voice_turns or heldout_items else None
+        mic = TimedMic(settings.audio.frame_ms) if voice_turns else None
         engine = build_engine(settings, inputs=[mic] if mic else []).engine
         tally = SoakTally(rss_start_mb=current_rss_mb())
         driver = TurnDriver(engine, tally, mic)
@@ -236,30 +201,21 @@ async def run_bench(settings: Settings, voice_turns: int = 10, chat_turns: int =
                 clips.append(resample(audio, tts.sample_rate, 16000))
             for index, clip in enumerate(clips):
                 produced = await driver.feed(VoiceItem(label=f"utterance-{index + 1}", audio=clip))
-                _report(err, "voice", index + 1, voice_turns, produced)
-            if heldout_items and mic is not None:
-                heldout = await feed_held_out(driver, mic, engine, heldout_items, err)
+                report_turns(err, "voice", index + 1, voice_turns, produced)
             for index in range(chat_turns):
                 item = ChatItem(user=f"viewer{index + 1}", text=CHAT_LINES[index % len(CHAT_LINES)], delay=CHAT_GAP_S)
-                _report(err, "chat", index + 1, chat_turns, await driver.feed(item))
+                report_turns(err, "chat", index + 1, chat_turns, await driver.feed(item))
         finally:
             await engine.stop()
+        if heldout_items:
+            compared, heldout_records = await compare_endpointing(settings, endpointing, heldout_items, Path(scratch), err)
     peak = max(peak_rss_mb(), tally.rss_peak_mb)
-    results = bench_results(tally.records, load_s, {"after_load": after_load, "peak": peak}, heldout)
+    primary = compared.get(settings.vad.endpointing) or next(iter(compared.values()), None)
+    results = bench_results(tally.records, load_s, {"after_load": after_load, "peak": peak}, primary)
+    if compared:
+        results["endpointing"] = {mode: {k: v for k, v in result.items() if k != "outcomes"}
+                                  for mode, result in compared.items()}
     results["errors"] = tally.error_counts()
-    results["turns"] = tally.records
+    results["turns"] = tally.records + heldout_records
     out.write(json.dumps(results, indent=2) + "\n" if as_json else format_table(results) + "\n")
     return 0 if tally.records else 1
-
-
-def _report(err: TextIO, source: str, index: int, total: int, produced: list[dict[str, Any]], label: str = "") -> None:
-    """One progress line per turn on stderr (each voice turn of a held-out item)."""
-    turns = [r for r in produced if r.get("source") == source]
-    name = f"{source} {index}/{total}" + (f" {label}" if label else "")
-    if not turns:
-        err.write(f"bench: {name}: no turn (nothing heard)\n")
-    for turn in turns if label else turns[:1]:
-        stages = " ".join(f"{k}={v:.0f}" for k, v in turn.get("latency_ms", {}).items())
-        why = f" rejected: {turn['rejected']}" if turn.get("rejected") else f" error: {turn['error']}" if turn.get("error") else ""
-        err.write(f"bench: {name} {turn.get('transcript', '')!r} -> {stages}{why}\n")
-    err.flush()

@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import numpy as np
 
@@ -52,6 +53,18 @@ PAUSED_LINES = (
     ("Can you tell me about", "the strangest dream you have ever had?"),
     ("Yesterday my neighbour knocked on the door and", "asked if I had seen her parrot."),
     ("Before you go tonight", "could you recommend a good book?"),
+    ("The reason I missed the stream was", "my internet went down all evening."),
+    ("Do you know if there is", "a way to change the colour of my name?"),
+    ("I tried your pancake recipe and", "it actually turned out pretty good."),
+    ("What would happen if", "a fox and a cat had a staring contest?"),
+    ("My sister and I were arguing about", "who is the better singer in your band."),
+    ("Is it true that you", "once stayed up for two whole days?"),
+    ("After school today I want to", "practise the guitar for an hour."),
+    ("Can we please have", "another round of the drawing game?"),
+    ("The weather here in Canada is", "so cold that my car will not start."),
+    ("How long did it take you to", "learn all the words of that song?"),
+    ("I have a question about", "the game you played last week."),
+    ("Honestly I think that", "your new model looks really great."),
 )
 """(first half, second half): spoken with a 300-700 ms silence between the halves."""
 
@@ -66,7 +79,7 @@ PAUSE_MS = (300, 700)
 LEAD_MS = 120
 """Silence before the speech in every clip (the sample offset where speech starts)."""
 SILENCE_LEVEL = 2e-3
-CACHE_VERSION = "1"
+CACHE_VERSION = "1"  # unchanged: SSML clips have their own keys (the markup is the text)
 
 
 class VoicesetError(RuntimeError):
@@ -97,6 +110,8 @@ class HeldOutItem:
     second_start: int | None
     """Sample offset where the second half starts (None for a sentence spoken without a pause)."""
     speech_end: int
+    prosody: str = "separate"
+    """How a paused item was spoken: "separate" halves, or "continuous" (one utterance with a break inside)."""
 
     @property
     def paused(self) -> bool:
@@ -108,7 +123,7 @@ class HeldOutItem:
         return {"label": self.label, "text": self.text, "first": self.first, "second": self.second,
                 "voice": self.voice.name, "speed": self.voice.speed, "pitch": self.voice.pitch,
                 "pause_ms": self.pause_ms, "speech_start": self.speech_start, "second_start": self.second_start,
-                "speech_end": self.speech_end, "rate": PIPELINE_RATE}
+                "speech_end": self.speech_end, "prosody": self.prosody, "rate": PIPELINE_RATE}
 
     def voice_item(self) -> VoiceItem:
         """The item as the soak/bench driver feeds it to the scripted microphone."""
@@ -149,8 +164,9 @@ def cache_key(text: str, voice: Voice) -> str:
 
 
 def run_espeak(text: str, voice: Voice) -> bytes:
-    """WAV bytes of espeak-ng speaking `text`; VoicesetError when it is missing or fails."""
-    command = ["espeak-ng", "-v", voice.name, "-s", str(voice.speed), "-p", str(voice.pitch), "--stdout", text]
+    """WAV bytes of espeak-ng speaking `text` (SSML when it starts with <speak>); VoicesetError when it fails."""
+    ssml = ["-m"] if text.startswith("<speak>") else []
+    command = ["espeak-ng", *ssml, "-v", voice.name, "-s", str(voice.speed), "-p", str(voice.pitch), "--stdout", text]
     try:
         done = subprocess.run(command, capture_output=True, timeout=60, check=False)
     except FileNotFoundError:
@@ -187,12 +203,40 @@ def synthesize(text: str, voice: Voice, cache_dir: Path) -> Audio:
     return load_wav(path)  # exactly what a later run reads back (16-bit)
 
 
-def build_item(label: str, voice: Voice, first: str, second: str, pause_ms: int, cache_dir: Path) -> HeldOutItem:
-    """One clip: lead-in silence, the first half, and for a paused item the pause and the second half."""
+def longest_gap(audio: Audio, level: float = SILENCE_LEVEL) -> tuple[int, int]:
+    """(start, end) sample offsets of the longest silent run inside `audio` (between two loud samples)."""
+    loud = np.flatnonzero(np.abs(audio) > level)
+    if loud.size < 2:
+        return 0, 0
+    widest = int(np.argmax(np.diff(loud)))
+    return int(loud[widest]) + 1, int(loud[widest + 1])
+
+
+def build_continuous(label: str, voice: Voice, first: str, second: str, pause_ms: int, cache_dir: Path,
+                     lead: Audio) -> HeldOutItem:
+    """A paused sentence spoken in one breath: the first half keeps its mid-sentence intonation (SSML break)."""
+    markup = f'<speak>{escape(first)} <break time="{pause_ms}ms"/> {escape(second)}</speak>'
+    spoken = synthesize(markup, voice, cache_dir)
+    gap_start, gap_end = longest_gap(spoken)
+    measured = (gap_end - gap_start) * 1000 // PIPELINE_RATE
+    audio = np.concatenate([lead, spoken])
+    return HeldOutItem(label, f"{first} {second}", voice, audio, first, second, int(measured), lead.size,
+                       lead.size + gap_end, audio.size, prosody="continuous")
+
+
+def build_item(label: str, voice: Voice, first: str, second: str, pause_ms: int, cache_dir: Path,
+               continuous: bool = False) -> HeldOutItem:
+    """One clip: lead-in silence, the first half, and for a paused item the pause and the second half.
+
+    A paused item is either two separately spoken halves around a silence (each half ends like a sentence)
+    or, with `continuous`, one utterance with a break inside (the first half sounds unfinished, as a person's would).
+    """
     lead = np.zeros(PIPELINE_RATE * LEAD_MS // 1000, dtype=np.float32)
     if not second:
         audio = np.concatenate([lead, synthesize(first, voice, cache_dir)])
         return HeldOutItem(label, first, voice, audio, first, "", 0, lead.size, None, audio.size)
+    if continuous:
+        return build_continuous(label, voice, first, second, pause_ms, cache_dir, lead)
     head, tail = synthesize(first, voice, cache_dir), synthesize(second, voice, cache_dir)
     gap = np.zeros(PIPELINE_RATE * pause_ms // 1000, dtype=np.float32)
     audio = np.concatenate([lead, head, gap, tail])
@@ -216,5 +260,6 @@ def build_voiceset(seed: int = 12, cache_dir: Path | None = None, complete: int 
     for number, index in enumerate(order, start=1):
         first, second, pause_ms = specs[index]
         label = f"heldout-{number:02d}-{'paused' if second else 'complete'}"
-        items.append(build_item(label, voices[index], first, second, pause_ms, folder))
+        continuous = index % 2 == 1  # every other paused pair is spoken in one breath
+        items.append(build_item(label, voices[index], first, second, pause_ms, folder, continuous))
     return items

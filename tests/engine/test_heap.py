@@ -29,7 +29,12 @@ def test_trim_gives_freed_memory_back() -> None:
 
 async def test_trims_only_while_quiet_and_off_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     threads: list[str] = []
-    monkeypatch.setattr(heap, "trim_heap", lambda: threads.append(threading.current_thread().name) or True)
+
+    def trim() -> bool:
+        threads.append(threading.current_thread().name)
+        return True
+
+    monkeypatch.setattr(heap, "trim_heap", trim)
     quiet = [False]
     task = asyncio.create_task(heap.trim_while_quiet(lambda: quiet[0], every_s=0.01))
     await asyncio.sleep(0.1)

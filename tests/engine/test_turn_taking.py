@@ -1,0 +1,188 @@
+"""Turn-taking: the endpointing rules (transcript cue, turn model) and joining a continuation, on the real Engine."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kitsu_tui.audio.inputs import WavFileInput
+from kitsu_tui.audio.wav import write_wav
+from kitsu_tui.backends.base import Audio
+from kitsu_tui.backends.fakes import FakeAsr, FakeLlm, FakeTts
+from kitsu_tui.config.settings import Settings, VadSettings
+from kitsu_tui.engine.continuation import Continuations
+from kitsu_tui.engine.endpoint import Cue, required_silence_ms, transcript_cue
+
+from .conftest import EngineFactory, make_settings
+
+RATE = 16000
+
+
+@pytest.mark.parametrize(("text", "cue"), [
+    ("Can you recommend a cozy game for a rainy Sunday?", Cue.FINISHED),
+    ("I made pancakes shaped like foxes today!", Cue.FINISHED),
+    ("What are you talking about?", Cue.FINISHED),  # a question may end on a preposition
+    ("Which season do you like the most and why?", Cue.FINISHED),
+    ("Do you remember the song...", Cue.UNFINISHED),
+    ("So I was thinking…", Cue.UNFINISHED),
+    ("Hello Kitsu,", Cue.UNFINISHED),
+    ("My friend told me that", Cue.UNFINISHED),
+    ("I have a question about", Cue.UNFINISHED),
+    ("Yesterday my neighbour knocked on the door and.", Cue.UNFINISHED),  # Whisper's full stop after "and"
+    ("I was thinking that maybe tomorrow", Cue.UNSURE),
+    ("tell me a joke about foxes", Cue.UNSURE),
+    ("", Cue.UNSURE),
+    ("Hi.", Cue.FINISHED),
+])
+def test_transcript_cue(text: str, cue: Cue) -> None:
+    assert transcript_cue(text) is cue
+
+
+def test_required_silence_follows_transcript_then_model() -> None:
+    vad = VadSettings(end_silence_ms=400, unfinished_extra_ms=600, unsure_extra_ms=250, turn_check_ms=200)
+    assert required_silence_ms(vad, None, None) == 400
+    assert required_silence_ms(vad, Cue.FINISHED, None) == 400
+    assert required_silence_ms(vad, Cue.UNSURE, None) == 650
+    assert required_silence_ms(vad, Cue.UNFINISHED, None) == 1000
+    assert required_silence_ms(vad, Cue.FINISHED, 0.9) == 200  # both agree: end at the model's check
+    assert required_silence_ms(vad, Cue.FINISHED, 0.1) == 400
+    assert required_silence_ms(vad, Cue.UNSURE, 0.9) == 400
+    assert required_silence_ms(vad, Cue.UNSURE, 0.1) == 1000
+    assert required_silence_ms(vad, Cue.UNFINISHED, 0.99) == 1000  # the model never cuts a trailing-off sentence
+    assert required_silence_ms(vad, None, 0.9) == 400 and required_silence_ms(vad, None, 0.1) == 650
+
+
+def test_continuations_join_only_inside_the_window_and_when_allowed() -> None:
+    asked: list[int] = []
+    allow = [True]
+
+    def ask(uid: int) -> bool:
+        asked.append(uid)
+        return allow[0]
+
+    join = Continuations(3000, ask)
+    first = np.ones(RATE, np.float32)
+    assert join.ended(1, first, at=10.0, counted=True) == 0
+    join.speech_began(11.0)
+    join.confirm()
+    assert asked == [1] and join.continues == 1
+    own = np.full(RATE // 2, 2.0, np.float32)
+    joined = join.joined(own)
+    assert joined.size == first.size + RATE // 2 + own.size  # 0.5 s gap at most between the halves
+    assert joined[0] == 1.0 and joined[-1] == 2.0 and not joined[first.size:first.size + RATE // 2].any()
+    assert join.ended(2, joined, at=13.0, counted=True) == 1
+    join.speech_began(17.0)  # 4 s later: a new turn
+    join.confirm()
+    assert asked == [1] and join.continues == 0 and join.joined(own) is own
+    join.ended(3, own, at=18.0, counted=True)
+    allow[0] = False
+    join.speech_began(18.5)
+    join.confirm()
+    assert asked == [1, 3] and join.continues == 0
+    assert join.ended(4, own, at=19.0, counted=False) == 0  # noise: no join, window unchanged
+    assert Continuations(0, ask).continues == 0
+
+
+def speech(seconds: float) -> Audio:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+
+
+def halves_wav(path: Path, pause_s: float) -> Path:
+    """Two bursts of 'speech' with a pause between them longer than the base endpointing silence."""
+    silence = np.zeros(int(0.2 * RATE), np.float32)
+    write_wav(path, np.concatenate([silence, speech(0.9), np.zeros(int(pause_s * RATE), np.float32), speech(0.9)]), RATE)
+    return path
+
+
+async def run_halves(make_engine: EngineFactory, tmp_path: Path, pause_s: float, tts: FakeTts,
+                     settings: Settings | None = None) -> tuple[list[dict[str, object]], FakeAsr, list[str]]:
+    asr = FakeAsr(["I was thinking that maybe tomorrow.", "I was thinking that maybe tomorrow we could play."])
+    source = WavFileInput([halves_wav(tmp_path / "halves.wav", pause_s)], realtime=True, trailing_silence_s=2.0)
+    engine, rec = await make_engine(asr=asr, llm=FakeLlm(["Tomorrow sounds fun!", "Yes, let us play the horror game!"]),
+                                    tts=tts, inputs=[source], settings=settings)
+    await asyncio.wait_for(engine.wait_inputs_done(), 20)
+    await asyncio.wait_for(engine.wait_idle(), 20)
+    return list(engine.records), asr, [e.reason for e in rec.of("Interrupted")]
+
+
+async def test_a_continuation_takes_back_an_unheard_reply(make_engine: EngineFactory, tmp_path: Path) -> None:
+    """The person goes on before the reply is heard: it leaves no trace, and the joined words are answered."""
+    records, asr, reasons = await run_halves(make_engine, tmp_path, 0.55, FakeTts(delay_s=0.6))  # audio due at ~0.7 s
+    assert [r["transcript"] for r in records] == ["I was thinking that maybe tomorrow we could play."]
+    assert records[0]["continues"] and records[0]["spoken"] == "Yes, let us play the horror game!"
+    assert "continued" in reasons
+    finals = [size for size, partial in asr.calls if not partial]
+    assert finals[-1] >= int(1.8 * RATE), "the answer was transcribed from both halves' audio"
+
+
+async def test_a_continuation_cuts_a_reply_heard_briefly(make_engine: EngineFactory, tmp_path: Path) -> None:
+    """The reply had begun: it is interrupted (what was heard is kept) and the joined words answered."""
+    records, _, reasons = await run_halves(make_engine, tmp_path, 0.9, FakeTts())
+    assert [r["transcript"] for r in records] == ["I was thinking that maybe tomorrow.",
+                                                  "I was thinking that maybe tomorrow we could play."]
+    assert records[0]["interrupted"] and not records[0]["continues"]
+    assert records[1]["continues"] and "continued" in reasons
+
+
+async def test_no_join_when_the_window_is_off(make_engine: EngineFactory, tmp_path: Path) -> None:
+    settings = make_settings(join_window_ms=0)
+    records, _, reasons = await run_halves(make_engine, tmp_path, 0.9, FakeTts(), settings)
+    assert "continued" not in reasons
+    assert all(not r["continues"] for r in records)
+
+
+class ScriptedTurnModel:
+    """Stands in for the Smart Turn ONNX model: a fixed P(complete), with the audio lengths it was asked about."""
+
+    def __init__(self, prob: float) -> None:
+        self.prob = prob
+        self.asked: list[int] = []
+
+    def load(self) -> None:
+        """Nothing to load."""
+
+    def complete_prob(self, audio: Audio) -> float:
+        self.asked.append(int(audio.size))
+        return self.prob
+
+
+def one_burst(path: Path) -> Path:
+    write_wav(path, np.concatenate([np.zeros(int(0.2 * RATE), np.float32), speech(1.0)]), RATE)
+    return path
+
+
+@pytest.mark.parametrize(("text", "prob", "low", "high"), [
+    ("Can you recommend a game?", 0.9, 150, 340),  # finished + model says complete: ends at turn_check_ms
+    ("Can you recommend a game?", 0.1, 350, 560),  # the model disagrees: the base silence
+    ("I was thinking that maybe tomorrow", 0.1, 950, 1200),  # unsure + incomplete: the cap
+])
+async def test_turn_model_settles_the_endpoint(make_engine: EngineFactory, tmp_path: Path, text: str, prob: float,
+                                               low: float, high: float) -> None:
+    model = ScriptedTurnModel(prob)
+    source = WavFileInput([one_burst(tmp_path / "one.wav")], realtime=True, trailing_silence_s=2.0)
+    engine, _ = await make_engine(asr=FakeAsr([text]), inputs=[source], turn=model)
+    await asyncio.wait_for(engine.wait_inputs_done(), 20)
+    await asyncio.wait_for(engine.wait_idle(), 20)
+    record = engine.records[-1]
+    assert low <= record["latency_ms"]["endpointing"] <= high, record
+    assert model.asked and model.asked[0] >= RATE, "the model heard the utterance"
+    assert "model" in str(record["endpoint_rule"])
+
+
+async def test_a_click_after_the_endpoint_only_delays_the_reply(make_engine: EngineFactory, tmp_path: Path) -> None:
+    """Noise soon after the endpoint holds the unheard reply until it is known to be noise; then it plays whole."""
+    silence = np.zeros(int(0.2 * RATE), np.float32)
+    clip = np.concatenate([silence, speech(0.9), np.zeros(int(0.55 * RATE), np.float32), speech(0.1)])
+    source = WavFileInput([write_wav(tmp_path / "click.wav", clip, RATE)], realtime=True,
+                          trailing_silence_s=2.5)
+    engine, rec = await make_engine(asr=FakeAsr(["Can you recommend a game?"]), llm=FakeLlm(["Try Celeste!"]),
+                                    tts=FakeTts(delay_s=0.6), inputs=[source])
+    await asyncio.wait_for(engine.wait_inputs_done(), 20)
+    await asyncio.wait_for(engine.wait_idle(), 20)
+    assert [r["transcript"] for r in engine.records] == ["Can you recommend a game?"]
+    assert engine.records[0]["spoken"] == "Try Celeste!" and not engine.records[0]["interrupted"]
+    assert not rec.of("Interrupted")
