@@ -114,3 +114,31 @@ def test_bench_keeps_held_out_turns_out_of_the_piper_voice_figures_and_shows_the
     table = format_table(results)
     assert "held-out voices: 1/1 items answered, 1 voice turns" in table
     assert "false waits (complete sentence, endpointing >= 550 ms): 0/1" in table
+
+
+def test_the_bench_prints_each_endpointing_rule_side_by_side() -> None:
+    transcript = score([turn(COMPLETE["label"], "Is a hot dog a sandwich?", endpointing=416.0, vs_end=560.0)],
+                       [COMPLETE], THRESHOLD) | {"mode": "transcript"}
+    smart = score([turn(COMPLETE["label"], "Is a hot dog a sandwich?", endpointing=224.0, vs_end=470.0)],
+                  [COMPLETE], THRESHOLD) | {"mode": "smart-turn", "turn_model_ms": {"count": 3, "p50": 48.0, "p95": 55.0}}
+    results = bench_results([], load_s=3.0, rss={"after_load": 500.0, "peak": 600.0}, heldout=transcript)
+    results["endpointing"] = {"transcript": transcript, "smart-turn": smart,
+                              "other": {"mode": "other", "error": "the Smart Turn model did not load"}}
+    table = format_table(results)
+    assert "held-out voices, endpointing transcript (the configured rule):" in table
+    assert ("endpointing transcript: answer p50 560 / p95 560 ms, endpointing p50 416 / p95 416 ms, cut-offs 0/0, "
+            "false waits 0/1") in table
+    assert "endpointing smart-turn: answer p50 470 / p95 470 ms" in table and "model p50 48 / p95 55 ms" in table
+    assert "endpointing other: not measured (the Smart Turn model did not load)" in table
+
+
+async def test_an_unknown_endpointing_rule_is_one_line_before_anything_loads() -> None:
+    import io
+
+    from kitsu_tui.config.settings import Settings
+    from kitsu_tui.soak.bench import run_bench
+
+    out, err = io.StringIO(), io.StringIO()
+    assert await run_bench(Settings(), 0, 0, out=out, err=err, voices="espeak", endpointing=["transcript", "guess"]) == 2
+    assert err.getvalue().splitlines() == ["kitsu: --endpointing 'guess' is unknown; use one of: transcript, smart-turn"]
+    assert out.getvalue() == ""
