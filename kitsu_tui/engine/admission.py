@@ -49,6 +49,8 @@ class Admission:
         self._last_deflect = -DEFLECT_EVERY_S
         self._voice_turns: collections.OrderedDict[int, Turn] = collections.OrderedDict()
         """The last VOICE_TURNS_KEPT voice turns by utterance id (a continuation takes its reply back)."""
+        self._continued: collections.deque[int] = collections.deque(maxlen=VOICE_TURNS_KEPT)
+        """Utterances a continuation took over: their own final transcript, if it comes late, is dropped."""
         self._audible: collections.OrderedDict[int, float] = collections.OrderedDict()
         """When each recent turn's first sentence started playing (monotonic), by turn id."""
 
@@ -170,6 +172,8 @@ class Admission:
 
     async def on_utterance(self, utt: Utterance) -> None:
         """A finished transcript: confirm the speculative reply for it, or admit a new voice turn."""
+        if utt.utterance_id in self._continued:
+            return  # a later utterance went on from this one and answers for both
         tentative = self._tentative
         if tentative is not None and tentative.utterance_id == utt.utterance_id:
             self._tentative = None
@@ -235,6 +239,7 @@ class Admission:
         heard_ms = 0.0 if started is None else (time.monotonic() - started) * 1000
         if heard_ms > self._settings.engine.join_max_heard_ms:
             return False
+        self._continued.append(utterance_id)
         if self._tentative is turn:
             self._tentative = None
         if started is None:

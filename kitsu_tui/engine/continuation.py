@@ -9,6 +9,8 @@ import numpy as np
 
 from kitsu_tui.audio.base import PIPELINE_RATE, Audio
 
+MAX_JOINED_S = 20.0
+"""Audio kept from what came before when utterances keep joining (Whisper hears 30 s at most)."""
 MAX_GAP_S = 0.5
 """Silence put between the joined halves for ASR (each half already carries its own pauses)."""
 
@@ -80,7 +82,8 @@ class Continuations:
         if last is None:
             return own
         gap = np.zeros(int(min(MAX_GAP_S, max(0.0, self._began_at - last.at)) * PIPELINE_RATE), dtype=np.float32)
-        return np.concatenate([last.audio, gap, own])
+        before = last.audio[-int(MAX_JOINED_S * PIPELINE_RATE):]  # a chain of continuations stays one Whisper window
+        return np.concatenate([before, gap, own])
 
     def ended(self, utterance_id: int, audio: Audio, at: float, counted: bool) -> int:
         """The current speech was endpointed at `at` with `audio` (already joined); returns what it continues.
