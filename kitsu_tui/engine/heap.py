@@ -62,15 +62,19 @@ def trim_heap() -> bool:
     return bool(libc is not None and libc.malloc_trim(0) == 1)
 
 
-async def trim_while_quiet(quiet: Callable[[], bool], every_s: float = TRIM_EVERY_S) -> None:
-    """Trim the heap (on a worker thread) every `every_s` while `quiet()` says nothing is said or generated.
+async def trim_while_quiet(quiet: Callable[[], bool], every_s: float = TRIM_EVERY_S, look_s: float = 10.0) -> None:
+    """Trim the heap (on a worker thread) at most every `every_s`, at a moment when `quiet()` says nothing is
+    said or generated (looked for every `look_s`: a busy show still has gaps between turns).
 
     Long replies and model buffers leave freed memory inside malloc's arenas; glibc keeps it as the arena's
     high-water mark, so RSS climbs in steps over an hours-long show although nothing leaks. A trim in a quiet
     moment gives it back; it takes a few ms and never runs on the event loop.
     """
+    last = time.monotonic()
     while True:
-        await asyncio.sleep(every_s)
-        if quiet():
-            released = await asyncio.to_thread(trim_heap)
-            log.debug("heap trim: %s", "memory released" if released else "nothing to release")
+        await asyncio.sleep(min(look_s, every_s))
+        if time.monotonic() - last < every_s or not quiet():
+            continue
+        last = time.monotonic()
+        released = await asyncio.to_thread(trim_heap)
+        log.debug("heap trim: %s", "memory released" if released else "nothing to release")

@@ -136,3 +136,20 @@ def test_prompt_longer_than_context_is_one_line_error() -> None:
     with pytest.raises(BackendError) as exc:
         list(small.stream(long_prompt, GenerationParams(max_tokens=8), lambda: False))
     assert "n_ctx" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_a_long_sentence_leaves_no_lasting_memory(real_tts: PiperTts) -> None:
+    """Piper's session has no onnxruntime arena: a long sentence's buffers go back to the OS after a heap trim."""
+    from kitsu_tui.engine.heap import trim_heap
+
+    def rss_mb() -> float:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+    for _ in range(3):
+        real_tts.synthesize("Oh hi there, how are you?")
+    trim_heap()
+    before = rss_mb()
+    real_tts.synthesize(("The quick brown fox jumps over the lazy dog and keeps running far away. " * 4)[:300])
+    trim_heap()
+    assert rss_mb() - before < 40, (before, rss_mb())  # with the arena it stayed ~120 MB higher

@@ -36,7 +36,7 @@ async def test_trims_only_while_quiet_and_off_the_loop(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(heap, "trim_heap", trim)
     quiet = [False]
-    task = asyncio.create_task(heap.trim_while_quiet(lambda: quiet[0], every_s=0.01))
+    task = asyncio.create_task(heap.trim_while_quiet(lambda: quiet[0], every_s=0.01, look_s=0.005))
     await asyncio.sleep(0.1)
     assert threads == []
     quiet[0] = True
