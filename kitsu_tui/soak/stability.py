@@ -9,6 +9,9 @@ from kitsu_tui.soak.stats import percentile
 
 WINDOW_S = 600.0
 """The issue's windows: the first and the last 10 minutes (shorter soaks use a third of their length)."""
+RETAINED_S = 120.0
+"""RSS is compared on its floor over this long: memory a reply synthesizes with is freed (and trimmed) after it,
+so one 10 s sample can land on a sentence's buffers; a leak raises the floor."""
 
 
 def _clean(record: dict[str, Any], windows: Sequence[tuple[float, float]]) -> bool:
@@ -49,4 +52,17 @@ def stability(records: Sequence[dict[str, Any]], rss: Sequence[tuple[float, floa
         base, end = after[0], rss[-1][1]
         out["rss_mb"] = {"at_window_end": round(base, 1), "end": round(end, 1), "max_after_window": round(max(after), 1),
                          "growth_pct": round((end / base - 1) * 100, 2) if base else None}
+        out["rss_mb"].update(retained_growth(rss, window, feeding_s))
     return out
+
+
+def retained_growth(rss: Sequence[tuple[float, float]], window: float, feeding_s: float) -> dict[str, Any]:
+    """RSS floor (lowest sample) over RETAINED_S after the first window against the last RETAINED_S, and the growth."""
+    span = min(RETAINED_S, window)
+    start = [mb for t, mb in rss if window <= t <= window + span]
+    end = [mb for t, mb in rss if t >= max(window, feeding_s - span)]
+    if not start or not end:
+        return {}
+    base, last = min(start), min(end)
+    return {"retained_at_window_end": round(base, 1), "retained_end": round(last, 1),
+            "retained_growth_pct": round((last / base - 1) * 100, 2) if base else None}
