@@ -126,17 +126,11 @@ def piper_voice_paths(voice: str) -> tuple[Path, Path]:
     return model, config
 
 
-def onnx_session(path: Path, what: str, intra_threads: int = 1, use_cuda: bool = False, arena: bool = True) -> object:
-    """An onnxruntime InferenceSession for `path` with quiet logging; a corrupt file gives one-line BackendError.
-
-    `arena=False` for models whose inputs vary in size (a TTS voice): onnxruntime's CPU arena keeps the
-    largest buffers it ever needed (one 220-character sentence raised a Piper process by 120 MB for good);
-    without it the memory goes back to malloc, which the engine's heap trim returns to the OS.
-    """
+def onnx_session(path: Path, what: str, intra_threads: int = 1, use_cuda: bool = False) -> object:
+    """An onnxruntime InferenceSession for `path` with quiet logging; a corrupt file gives one-line BackendError."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.enable_cpu_mem_arena = arena
     options.intra_op_num_threads = intra_threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 4

@@ -139,7 +139,7 @@ def test_prompt_longer_than_context_is_one_line_error() -> None:
 
 
 def test_a_long_sentence_leaves_no_lasting_memory(real_tts: PiperTts) -> None:
-    """Piper's session has no onnxruntime arena: a long sentence's buffers go back to the OS after a heap trim."""
+    """Piper warms its onnxruntime arena with the longest chunk at load: a long sentence later adds no memory."""
     from kitsu_tui.engine.heap import trim_heap
 
     def rss_mb() -> float:
@@ -152,4 +152,4 @@ def test_a_long_sentence_leaves_no_lasting_memory(real_tts: PiperTts) -> None:
     before = rss_mb()
     real_tts.synthesize(("The quick brown fox jumps over the lazy dog and keeps running far away. " * 4)[:300])
     trim_heap()
-    assert rss_mb() - before < 40, (before, rss_mb())  # with the arena it stayed ~120 MB higher
+    assert rss_mb() - before < 40, (before, rss_mb())  # unwarmed, the arena grew ~120 MB here for good
