@@ -207,9 +207,9 @@ async def run_bench(settings: Settings, voice_turns: int = 10, chat_turns: int =
                 report_turns(err, "chat", index + 1, chat_turns, await driver.feed(item))
         finally:
             await engine.stop()
+        peak = max(peak_rss_mb(), tally.rss_peak_mb)  # one engine's peak: the held-out runs load their own engines
         if heldout_items:
             compared, heldout_records = await compare_endpointing(settings, endpointing, heldout_items, Path(scratch), err)
-    peak = max(peak_rss_mb(), tally.rss_peak_mb)
     primary = compared.get(settings.vad.endpointing) or next(iter(compared.values()), None)
     results = bench_results(tally.records, load_s, {"after_load": after_load, "peak": peak}, primary)
     if compared:
