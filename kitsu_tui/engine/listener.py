@@ -211,7 +211,7 @@ class Listener:
         parts = [f"transcript {'pending' if pending else cue.value if cue else 'none'}"]
         if self.turn_model is not None:
             parts.append("model pending" if prob is None else f"model {prob:.2f}")
-        return ", ".join(parts) + f", {self._end_silence_ms():.0f} ms"
+        return ", ".join(parts) + f", {required_silence_ms(self.vad_settings, cue, prob):.0f} ms"
 
     def _speculation_done(self, task: asyncio.Task[AsrResult]) -> None:
         """An early transcript arrived: if the silence still holds, let the engine start replying (held)."""
