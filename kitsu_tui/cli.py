@@ -145,7 +145,7 @@ def bench(
     quality: Annotated[bool, typer.Option("--quality", help="Score replies to the shipped chat lines instead.")] = False,
     lines: Annotated[int, typer.Option("--lines", min=0, help="With --quality: only the first N lines (0 = all).")] = 0,
     voices: Annotated[str, typer.Option("--voices", help="piper, or espeak: also the held-out espeak-ng voices, with cut-offs and false waits.")] = "piper",
-    endpointing: Annotated[str, typer.Option("--endpointing", help="Endpointing rules the held-out voices are run with, side by side (comma-separated).")] = "transcript,smart-turn",
+    endpointing: Annotated[str, typer.Option("--endpointing", help="Endpointing rules the held-out voices are run with, side by side (comma-separated): transcript, sentence, smart-turn.")] = "transcript,sentence",
     config: Annotated[Path | None, typer.Option("--config", help="Config TOML (default: embedded defaults).")] = None,
 ) -> None:
     """Measure voice->first audio, chat->first audio, per-stage latency, load time and peak RSS (or --quality)."""

@@ -78,6 +78,16 @@ class TurnModel(Protocol):
         """P(complete) in 0..1 for 16 kHz mono audio."""
 
 
+class SentenceModel(Protocol):
+    """A text end-of-turn model: P(the sentence ends here) for an early transcript without final punctuation."""
+
+    def load(self) -> None:
+        """Load the model (blocking)."""
+
+    def end_prob(self, text: str) -> float:
+        """P(the sentence or message ends after `text`) in 0..1."""
+
+
 class AsrBackend(Protocol):
     """Speech to text on whole utterances (16 kHz mono)."""
 
@@ -145,3 +155,5 @@ class Backends:
     tts: TtsBackend
     turn: TurnModel | None = None
     """The end-of-turn model ([vad] endpointing = "smart-turn"); None = the transcript decides alone."""
+    sentence: SentenceModel | None = None
+    """The text end-of-turn model ([vad] endpointing = "sentence"); None = punctuation alone."""

@@ -12,6 +12,7 @@ from kitsu_tui.backends.llm_openai import OpenAiLlm
 from kitsu_tui.backends.tts_coqui import CoquiTts
 from kitsu_tui.backends.tts_piper import PiperTts
 from kitsu_tui.backends.turn_smart import SmartTurn
+from kitsu_tui.backends.turn_text import TextTurn
 from kitsu_tui.backends.vad_silero import SileroVad
 from kitsu_tui.config.persona import Persona
 from kitsu_tui.config.settings import AsrSettings, Settings, TtsSettings
@@ -158,4 +159,5 @@ def build_backends(settings: Settings, persona: Persona | None = None) -> Backen
             n_gpu_layers=settings.llm.n_gpu_layers,
         )
     turn = SmartTurn(settings.vad.turn_model_path) if settings.vad.endpointing == "smart-turn" else None
-    return Backends(vad=vad, asr=asr, llm=llm, tts=build_tts(settings.tts, persona), turn=turn)
+    sentence = TextTurn(settings.vad.sentence_model_path) if settings.vad.endpointing == "sentence" else None
+    return Backends(vad=vad, asr=asr, llm=llm, tts=build_tts(settings.tts, persona), turn=turn, sentence=sentence)

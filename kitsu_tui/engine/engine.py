@@ -153,7 +153,7 @@ class Engine(ShowControls):
             self.settings.asr, self.emit, admission.on_utterance, self.persona.asr_hotwords, self._listening,
             on_tentative=admission.on_tentative, on_tentative_cancelled=admission.on_tentative_cancelled,
             turn_model=self.backends.turn, on_continuation=admission.on_continuation, hold_floor=admission.hold_floor,
-            join_window_ms=self.settings.engine.join_window_ms,
+            join_window_ms=self.settings.engine.join_window_ms, sentence_model=self.backends.sentence,
         )
         self.set_module_state("mic", ModuleState.ON, source.name)
         try:

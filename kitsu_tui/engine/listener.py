@@ -14,7 +14,7 @@ import numpy as np
 
 from kitsu_tui.audio.base import PIPELINE_RATE, AudioInput, Frame
 from kitsu_tui.audio.resample import FrameChunker
-from kitsu_tui.backends.base import AsrBackend, AsrResult, TurnModel, VadBackend
+from kitsu_tui.backends.base import AsrBackend, AsrResult, SentenceModel, TurnModel, VadBackend
 from kitsu_tui.backends.worker import ModelWorker
 from kitsu_tui.config.settings import AsrSettings, VadSettings
 from kitsu_tui.engine.continuation import Continuations
@@ -69,6 +69,7 @@ class Listener:
         on_continuation: Callable[[int], bool] | None = None,
         hold_floor: Callable[[int, bool], None] | None = None,
         join_window_ms: int = 0,
+        sentence_model: SentenceModel | None = None,
     ) -> None:
         self.vad, self.asr = vad, asr
         self.vad_worker, self.asr_worker = vad_worker, asr_worker
@@ -96,6 +97,8 @@ class Listener:
         self._level_at = 0.0
         self.turn_model = turn_model
         self._turn_check: asyncio.Task[float] | None = None
+        self.sentence_model = sentence_model
+        self._sentence_check: asyncio.Future[float] | None = None
         self._join = Continuations(join_window_ms, on_continuation, hold_floor)
 
     async def run(self, source: AudioInput) -> None:
@@ -147,7 +150,7 @@ class Listener:
             self._voiced_s += frame_s
             self._silence_s = 0.0
             self._speculative = None  # speech resumed: any early transcript is stale
-            self._turn_check = None
+            self._turn_check = self._sentence_check = None
             self._cancel_tentative()
             if not self._announced and self._voiced_s * 1000 >= self.vad_settings.min_speech_ms:
                 self._announced = True
@@ -177,7 +180,7 @@ class Listener:
         Whisper ends a finished sentence with . ! or ?; "Hello Kitsu," "so I was thinking..." or "a question
         about" is a pause for breath, and cutting there makes kitsu answer half a question (engine/endpoint.py).
         """
-        return required_silence_ms(self.vad_settings, self._cue(), self._complete_prob())
+        return required_silence_ms(self.vad_settings, self._cue(), self._complete_prob(), self._sentence_prob())
 
     def _cue(self) -> Cue | None:
         """The early transcript's cue; UNSURE while it is still being transcribed, None without one."""
@@ -189,10 +192,16 @@ class Listener:
         return None if spec[1].exception() is not None else transcript_cue(spec[1].result().text)
 
     def _complete_prob(self) -> float | None:
-        check = self._turn_check
-        if check is None or not check.done() or check.cancelled() or check.exception() is not None:
-            return None
-        return check.result()
+        return _settled(self._turn_check)
+
+    def _sentence_prob(self) -> float | None:
+        return _settled(self._sentence_check)
+
+    def _maybe_check_sentence(self, text: str) -> None:
+        """Ask the sentence model whether an unpunctuated early transcript is a whole sentence (VAD's thread)."""
+        if self.sentence_model is not None and transcript_cue(text) is Cue.UNSURE:
+            self._sentence_check = asyncio.ensure_future(self.vad_worker.call(self.sentence_model.end_prob, text))
+            self._sentence_check.add_done_callback(_quiet_failure)
 
     def _maybe_check_turn(self) -> None:
         """Ask the turn model once per silence, after turn_check_ms of it (on the VAD's thread)."""
@@ -205,13 +214,15 @@ class Listener:
 
     def _rule(self) -> str:
         """Which rule ended the turn, for the turn record (the bench reports it)."""
-        cue, prob = self._cue(), self._complete_prob()
+        cue, prob, sentence = self._cue(), self._complete_prob(), self._sentence_prob()
         spec = self._speculative
         pending = spec is not None and not spec[1].done()
         parts = [f"transcript {'pending' if pending else cue.value if cue else 'none'}"]
         if self.turn_model is not None:
             parts.append("model pending" if prob is None else f"model {prob:.2f}")
-        return ", ".join(parts) + f", {required_silence_ms(self.vad_settings, cue, prob):.0f} ms"
+        if self._sentence_check is not None:
+            parts.append("sentence pending" if sentence is None else f"sentence {sentence:.2f}")
+        return ", ".join(parts) + f", {required_silence_ms(self.vad_settings, cue, prob, sentence):.0f} ms"
 
     def _speculation_done(self, task: asyncio.Task[AsrResult]) -> None:
         """An early transcript arrived: if the silence still holds, let the engine start replying (held)."""
@@ -219,7 +230,10 @@ class Listener:
             return  # a discarded guess may fail quietly; the endpoint runs its own ASR
         valid = self._in_speech and self._speculative is not None and self._speculative[1] is task
         text = task.result().text.strip()
-        if not valid or not text or self._on_tentative is None:
+        if not valid or not text:
+            return
+        self._maybe_check_sentence(text)
+        if self._on_tentative is None:
             return
         self._tentative_uid = self._utterance_id
         self._on_tentative(Utterance(self._utterance_id, text, self._speech_start, self._last_speech, 0.0, 0.0))
@@ -293,9 +307,16 @@ class Listener:
         self._pre_roll.clear()
         self._voiced_s = self._silence_s = 0.0
         self._speculative = None
-        self._turn_check = None
+        self._turn_check = self._sentence_check = None
         with contextlib.suppress(Exception):
             self.vad.reset()
+
+
+def _settled(check: asyncio.Future[float] | None) -> float | None:
+    """A model check's answer once it is in; None while pending, or when it failed or was dropped."""
+    if check is None or not check.done() or check.cancelled() or check.exception() is not None:
+        return None
+    return check.result()
 
 
 def _quiet_failure(task: asyncio.Future[float]) -> None:

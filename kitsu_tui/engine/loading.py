@@ -70,12 +70,19 @@ async def load_models(backends: Backends, workers: Workers, show: ShowState, con
 
 
 async def load_turn_model(backends: Backends, workers: Workers, show: ShowState) -> None:
-    """Load the end-of-turn model on the VAD's thread; when it cannot load, the transcript decides alone."""
-    if backends.turn is None:
-        return
-    try:
-        await workers.vad.call(backends.turn.load)
-    except Exception as exc:
-        log.error("turn model failed to load: %s", exc)
+    """Load the end-of-turn models on the VAD's thread; when one cannot load, the transcript decides alone."""
+    if backends.turn is not None and not await _loaded(backends.turn.load, workers, show, "smart-turn"):
         backends.turn = None
-        show.notice("warning", f"smart-turn endpointing off (the transcript decides): {exc}")
+    if backends.sentence is not None and not await _loaded(backends.sentence.load, workers, show, "sentence"):
+        backends.sentence = None
+
+
+async def _loaded(load: Callable[[], None], workers: Workers, show: ShowState, rule: str) -> bool:
+    """Run one end-of-turn model's load; a failure is one warning and the rule falls back to punctuation."""
+    try:
+        await workers.vad.call(load)
+    except Exception as exc:
+        log.error("%s endpointing model failed to load: %s", rule, exc)
+        show.notice("warning", f"{rule} endpointing off (the transcript's punctuation decides): {exc}")
+        return False
+    return True

@@ -21,7 +21,7 @@ from kitsu_tui.soak.turntaking import long_wait_ms, score
 from kitsu_tui.soak.voiceset import HeldOutItem, VoicesetError, build_voiceset
 from kitsu_tui.telemetry.system import current_rss_mb
 
-ENDPOINTING_MODES = ("transcript", "smart-turn")
+ENDPOINTING_MODES = ("transcript", "sentence", "smart-turn")
 """Every endpointing rule `[vad] endpointing` offers; the bench compares them on the same clips."""
 TURN_MODEL_SAMPLES = 12
 """Clips the turn model is timed on after a smart-turn run."""
@@ -91,20 +91,22 @@ async def feed_held_out(driver: TurnDriver, mic: TimedMic, engine: Engine, items
         engine.bus.remove_listener(on_event)
     vad = engine.settings.vad
     return score(driver.tally.records, [item.metadata() for item in items],
-                 long_wait_ms(vad.end_silence_ms, vad.unfinished_extra_ms))
+                 long_wait_ms(vad.end_silence_ms, vad.unfinished_extra_ms, vad.unsure_extra_ms))
 
 
 async def time_turn_model(engine: Engine, items: Sequence[HeldOutItem]) -> dict[str, Any]:
-    """The loaded turn model's inference time on up to TURN_MODEL_SAMPLES clips (its own thread, as in a show)."""
-    model = engine.backends.turn
-    if model is None:
-        return {}
+    """The loaded turn or sentence model's inference time on up to TURN_MODEL_SAMPLES clips or their texts
+    (its own thread, as in a show)."""
+    turn, sentence = engine.backends.turn, engine.backends.sentence
     spent = []
-    for item in items[:TURN_MODEL_SAMPLES]:
+    for item in items[:TURN_MODEL_SAMPLES] if turn is not None or sentence is not None else ():
         started = time.perf_counter()
-        await engine.workers.vad.call(model.complete_prob, item.audio)
+        if turn is not None:
+            await engine.workers.vad.call(turn.complete_prob, item.audio)
+        elif sentence is not None:
+            await engine.workers.vad.call(sentence.end_prob, item.first)
         spent.append((time.perf_counter() - started) * 1000)
-    return describe(spent)
+    return describe(spent) if spent else {}
 
 
 async def run_held_out(settings: Settings, mode: str, items: Sequence[HeldOutItem], scratch: Path,
@@ -120,10 +122,12 @@ async def run_held_out(settings: Settings, mode: str, items: Sequence[HeldOutIte
             return {"mode": mode, "error": "the engine did not start"}, []
         if mode == "smart-turn" and engine.backends.turn is None:
             return {"mode": mode, "error": "the Smart Turn model did not load"}, []
+        if mode == "sentence" and engine.backends.sentence is None:
+            return {"mode": mode, "error": "the sentence model did not load"}, []
         result = await feed_held_out(driver, mic, engine, items, err, tag=mode)
         result["mode"] = mode
-        if engine.backends.turn is not None:
-            result["turn_model_ms"] = await time_turn_model(engine, items)
+        if timed := await time_turn_model(engine, items):
+            result["turn_model_ms"] = timed
     finally:
         await engine.stop()
     return result, tally.records

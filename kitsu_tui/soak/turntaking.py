@@ -37,9 +37,10 @@ def holds_second_half(transcript: str, first: str, second: str) -> bool:
     return covers(transcript, second) or extra >= max(2, len(words(second)) // 2)
 
 
-def long_wait_ms(end_silence_ms: float, unfinished_extra_ms: float) -> float:
-    """Endpointing at or above this took the longer cap: halfway between the base silence and base + extra."""
-    return end_silence_ms + unfinished_extra_ms / 2
+def long_wait_ms(end_silence_ms: float, unfinished_extra_ms: float, unsure_extra_ms: float = 0.0) -> float:
+    """Endpointing at or above this took the longest wait (the cap): halfway between the next shorter wait
+    (the unsure one, or the base silence) and base + unfinished_extra_ms."""
+    return end_silence_ms + (min(unsure_extra_ms, unfinished_extra_ms) + unfinished_extra_ms) / 2
 
 
 def item_label(record: Mapping[str, Any]) -> str:

@@ -86,7 +86,7 @@ async def make_engine() -> AsyncIterator[EngineFactory]:
                       settings: Settings | None = None, inputs: list[Any] | None = None,
                       **kwargs: Any) -> tuple[Engine, Recorder]:
         backends = Backends(vad=FakeVad(), asr=asr or FakeAsr(), llm=llm or FakeLlm(), tts=tts or FakeTts(),
-                            turn=kwargs.pop("turn", None))
+                            turn=kwargs.pop("turn", None), sentence=kwargs.pop("sentence", None))
         kwargs.setdefault("analyzer", lambda block, rate: (float(np.abs(block).mean()) if block.size else 0.0,
                                                            (0.0, 0.0, 0.0, 0.0, 0.0)))
         engine = Engine(settings or make_settings(), make_persona(), backends, NullOutput(16000),

@@ -55,6 +55,18 @@ def test_required_silence_follows_transcript_then_model() -> None:
     assert required_silence_ms(vad, None, 0.9) == 400 and required_silence_ms(vad, None, 0.1) == 650
 
 
+def test_the_sentence_model_settles_only_an_unsure_transcript() -> None:
+    vad = VadSettings(end_silence_ms=400, unfinished_extra_ms=450, unsure_extra_ms=250,
+                      sentence_threshold=0.2, sentence_low=0.02)
+    assert required_silence_ms(vad, Cue.UNSURE, None, 0.5) == 400  # "tell me a joke about foxes": a sentence
+    assert required_silence_ms(vad, Cue.UNSURE, None, 0.1) == 650  # not sure either way: the unsure wait
+    assert required_silence_ms(vad, Cue.UNSURE, None, 0.01) == 850  # "the best part of the": the cap
+    assert required_silence_ms(vad, Cue.UNSURE, None, None) == 650  # still reading: the unsure wait
+    assert required_silence_ms(vad, Cue.UNFINISHED, None, 0.9) == 850  # never shortens a trailing-off transcript
+    assert required_silence_ms(vad, Cue.FINISHED, None, 0.001) == 400  # punctuation already said it
+    assert required_silence_ms(vad, None, None, 0.9) == 400
+
+
 def test_continuations_join_only_inside_the_window_and_when_allowed() -> None:
     asked: list[int] = []
     allow = [True]
@@ -158,7 +170,7 @@ def one_burst(path: Path) -> Path:
 @pytest.mark.parametrize(("text", "prob", "low", "high"), [
     ("Can you recommend a game?", 0.9, 150, 340),  # finished + model says complete: ends at turn_check_ms
     ("Can you recommend a game?", 0.1, 350, 560),  # the model disagrees: the base silence
-    ("I was thinking that maybe tomorrow", 0.1, 950, 1200),  # unsure + incomplete: the cap
+    ("I was thinking that maybe tomorrow", 0.1, 750, 1000),  # unsure + incomplete: the cap (800 ms)
 ])
 async def test_turn_model_settles_the_endpoint(make_engine: EngineFactory, tmp_path: Path, text: str, prob: float,
                                                low: float, high: float) -> None:
@@ -171,6 +183,41 @@ async def test_turn_model_settles_the_endpoint(make_engine: EngineFactory, tmp_p
     assert low <= record["latency_ms"]["endpointing"] <= high, record
     assert model.asked and model.asked[0] >= RATE, "the model heard the utterance"
     assert "model" in str(record["endpoint_rule"])
+
+
+class ScriptedSentenceModel:
+    """Stands in for the GGUF sentence model: a fixed P(the sentence ends), with the texts it was asked about."""
+
+    def __init__(self, prob: float) -> None:
+        self.prob = prob
+        self.asked: list[str] = []
+
+    def load(self) -> None:
+        """Nothing to load."""
+
+    def end_prob(self, text: str) -> float:
+        self.asked.append(text)
+        return self.prob
+
+
+@pytest.mark.parametrize(("text", "prob", "low", "high", "asked"), [
+    ("tell me a joke about foxes", 0.6, 350, 560, True),  # unsure, but a sentence: the base silence
+    ("I was thinking that maybe tomorrow", 0.005, 950, 1200, True),  # unsure and hanging: the cap
+    ("Can you recommend a game?", 0.001, 350, 560, False),  # punctuation decides; the model is not asked
+])
+async def test_sentence_model_settles_an_unpunctuated_transcript(
+        make_engine: EngineFactory, tmp_path: Path, text: str, prob: float, low: float, high: float,
+        asked: bool) -> None:
+    model = ScriptedSentenceModel(prob)
+    settings = make_settings().with_values({"vad.unfinished_extra_ms": 600, "vad.unsure_extra_ms": 250})
+    source = WavFileInput([one_burst(tmp_path / "one.wav")], realtime=True, trailing_silence_s=2.0)
+    engine, _ = await make_engine(asr=FakeAsr([text]), inputs=[source], sentence=model, settings=settings)
+    await asyncio.wait_for(engine.wait_inputs_done(), 20)
+    await asyncio.wait_for(engine.wait_idle(), 20)
+    record = engine.records[-1]
+    assert low <= record["latency_ms"]["endpointing"] <= high, record
+    assert model.asked == ([text] if asked else []), model.asked
+    assert ("sentence" in str(record["endpoint_rule"])) is asked
 
 
 async def test_a_click_after_the_endpoint_only_delays_the_reply(make_engine: EngineFactory, tmp_path: Path) -> None:

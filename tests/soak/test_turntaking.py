@@ -140,5 +140,5 @@ async def test_an_unknown_endpointing_rule_is_one_line_before_anything_loads() -
 
     out, err = io.StringIO(), io.StringIO()
     assert await run_bench(Settings(), 0, 0, out=out, err=err, voices="espeak", endpointing=["transcript", "guess"]) == 2
-    assert err.getvalue().splitlines() == ["kitsu: --endpointing 'guess' is unknown; use one of: transcript, smart-turn"]
+    assert err.getvalue().splitlines() == ["kitsu: --endpointing 'guess' is unknown; use one of: transcript, sentence, smart-turn"]
     assert out.getvalue() == ""

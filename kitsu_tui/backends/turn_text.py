@@ -1,0 +1,79 @@
+"""P(the sentence ends here) for an early transcript, from the embedded SmolLM2's next-token distribution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kitsu_tui.backends.base import BackendError
+from kitsu_tui.backends.models import gguf_path
+
+MAX_WORDS = 40
+"""Only the transcript's last words are read: the end of a turn is decided by how it ends."""
+END_MARKS = ".?!"
+"""A next token made only of these (and closing quotes) ends the sentence; an ellipsis does not."""
+PROMPT = "<|im_start|>user\n"
+"""The chat template's user turn: the model reads the transcript as a message someone is typing."""
+
+
+class TextTurn:
+    """End-of-sentence probability from a small GGUF language model, on its own context (tens of ms, one thread).
+
+    The transcript arrives without final punctuation; the model says how likely the next token is ". ? !" or
+    the end of the message, against a word that would carry the sentence on ("I think the best part of the").
+    """
+
+    def __init__(self, model_path: str = "embedded", threads: int = 1) -> None:
+        self.model_path = model_path
+        self.threads = threads
+        self._llm: Any = None
+        self._llama_cpp: Any = None
+        self._ends: np.ndarray = np.zeros(0, dtype=np.intp)
+
+    def load(self) -> None:
+        """Open the GGUF model on a small context and find the tokens that end a sentence."""
+        try:
+            import llama_cpp
+            from llama_cpp import Llama
+        except ImportError as exc:  # pragma: no cover - llama-cpp-python is a core dependency
+            raise BackendError(f"llama-cpp-python is not installed: {exc}") from exc
+        path: Path = gguf_path(self.model_path)
+        llm = Llama(model_path=str(path), n_ctx=128, n_batch=64, n_threads=self.threads, verbose=False)
+        ends = [i for i in range(llm.n_vocab()) if _ends_sentence(_piece(llm, i))]
+        ends += llm.tokenize(b"<|im_end|>", add_bos=False, special=True)[:1]
+        if not ends:
+            raise BackendError(f"{path}: no sentence-ending tokens in its vocabulary")
+        self._ends = np.asarray(sorted(set(ends)), dtype=np.intp)
+        self._llama_cpp = llama_cpp
+        self._llm = llm
+
+    def end_prob(self, text: str) -> float:
+        """P(the next token ends the sentence or the message) after `text`, in 0..1."""
+        llm = self._llm
+        if llm is None:
+            raise BackendError("text turn model used before load()")
+        words = text.strip().split()[-MAX_WORDS:]
+        if not words:
+            return 0.0
+        tokens = llm.tokenize((PROMPT + " ".join(words)).encode("utf-8"), add_bos=False, special=True)
+        llm.reset()
+        llm.eval(tokens)
+        logits = np.ctypeslib.as_array(self._llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
+        logits = logits.astype(np.float64)  # the last token's row: Llama.scores stays empty without logits_all
+        probs = np.exp(logits - logits.max())
+        return float(probs[self._ends].sum() / probs.sum())
+
+
+def _piece(llm: Any, token: int) -> str:
+    try:
+        return str(llm.detokenize([token]).decode("utf-8"))
+    except UnicodeDecodeError:
+        return ""
+
+
+def _ends_sentence(piece: str) -> bool:
+    """A token such as "." "?" "!" "?!" or '."' (not "..." and not a word)."""
+    mark = piece.strip()
+    return bool(mark) and mark[0] in END_MARKS and not mark.startswith("..") and all(c in END_MARKS + "\"')" for c in mark)
