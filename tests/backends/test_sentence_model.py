@@ -1,8 +1,7 @@
-"""The sentence model on the embedded SmolLM2: it tells a whole sentence from a pause mid-sentence, and its cost."""
+"""The sentence model on the embedded SmolLM2: it tells a whole sentence from a pause mid-sentence (kitsu bench times it)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -40,15 +39,6 @@ def test_a_question_without_its_mark_ends_and_a_half_does_not(sentence_model: Te
     assert sentence_model.end_prob("what is your favourite snack") > 0.2
     assert sentence_model.end_prob("can you tell me about the") < 0.02
     assert sentence_model.end_prob("") == 0.0
-
-
-def test_it_answers_in_tens_of_milliseconds(sentence_model: TextTurn) -> None:
-    text = "hey Kitsu what games are you planning to play this weekend"
-    sentence_model.end_prob(text)
-    started = time.perf_counter()
-    for _ in range(5):
-        sentence_model.end_prob(text)
-    assert (time.perf_counter() - started) / 5 < 0.5  # a loose bound; kitsu bench reports the real figure
 
 
 def test_a_missing_model_is_one_line(tmp_path: Path) -> None:
