@@ -98,13 +98,15 @@ class PiperTts:
 
     def _piece_audio(self, phonemes: list[str], config: Any) -> Audio:
         """One ONNX call, post-processed as piper's own synthesize() does (peak-normalized, volume, clipped)."""
-        audio = np.asarray(self._voice.phoneme_ids_to_audio(self._voice.phonemes_to_ids(phonemes), config))
+        audio: Audio = np.asarray(self._voice.phoneme_ids_to_audio(self._voice.phonemes_to_ids(phonemes), config),
+                                  dtype=np.float32)
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         if config.normalize_audio:
             audio = audio / peak if peak >= 1e-8 else np.zeros_like(audio)
         if config.volume != 1.0:
             audio = audio * config.volume
-        return np.clip(audio, -1.0, 1.0).astype(np.float32)
+        clipped: Audio = np.clip(audio, -1.0, 1.0).astype(np.float32)
+        return clipped
 
 
 def split_phonemes(phonemes: list[str], limit: int) -> list[list[str]]:

@@ -71,7 +71,7 @@ class VadSettings(Section):
     """Extra silence when the early transcript trails off ("...", a comma, "and", "that", "about"): the longest wait."""
     unsure_extra_ms: int = Field(250, ge=0, le=3000)
     """Extra silence when the early transcript has no final punctuation but could be a whole sentence."""
-    endpointing: Literal["transcript", "sentence", "smart-turn"] = "sentence"
+    endpointing: Literal["transcript", "sentence", "smart-turn"] = "transcript"
     """How the end of a turn is decided: the early transcript's ending; that plus a language model's P(the sentence
     ends here) when it has no final punctuation ("sentence"); or that plus the Smart Turn v3.2 audio model."""
     sentence_model_path: str = "embedded"
