@@ -66,6 +66,11 @@ CHAT_GAPS_S = (0.3, 0.0, 0.45, 0.1, 0.2, 0.05, 0.35, 0.15, 0.5, 0.25)
 generator feeds them (0-0.5 s), so the memory summary and the cache warm-up may still be running, as in a show."""
 
 
+def chat_gap_s(index: int) -> float:
+    """How long after the previous reply the `index`-th chat message of a bench arrives (CHAT_GAPS_S, cycled)."""
+    return CHAT_GAPS_S[index % len(CHAT_GAPS_S)]
+
+
 def machine() -> dict[str, Any]:
     """CPU model, core count and OS of this machine (for the report)."""
     model = platform.processor() or platform.machine()
@@ -204,7 +209,7 @@ async def run_bench(settings: Settings, voice_turns: int = 10, chat_turns: int =
                 produced = await driver.feed(VoiceItem(label=f"utterance-{index + 1}", audio=clip))
                 report_turns(err, "voice", index + 1, voice_turns, produced)
             for index in range(chat_turns):
-                item = ChatItem(user=f"viewer{index + 1}", text=CHAT_LINES[index % len(CHAT_LINES)], delay=CHAT_GAPS_S[index % len(CHAT_GAPS_S)])
+                item = ChatItem(user=f"viewer{index + 1}", text=CHAT_LINES[index % len(CHAT_LINES)], delay=chat_gap_s(index))
                 report_turns(err, "chat", index + 1, chat_turns, await driver.feed(item))
         finally:
             await engine.stop()

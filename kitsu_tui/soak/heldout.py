@@ -120,10 +120,9 @@ async def run_held_out(settings: Settings, mode: str, items: Sequence[HeldOutIte
     try:
         if await start_engine(engine, err):
             return {"mode": mode, "error": "the engine did not start"}, []
-        if mode == "smart-turn" and engine.backends.turn is None:
-            return {"mode": mode, "error": "the Smart Turn model did not load"}, []
-        if mode == "sentence" and engine.backends.sentence is None:
-            return {"mode": mode, "error": "the sentence model did not load"}, []
+        models = {"smart-turn": ("Smart Turn", engine.backends.turn), "sentence": ("sentence", engine.backends.sentence)}
+        if mode in models and models[mode][1] is None:
+            return {"mode": mode, "error": f"the {models[mode][0]} model did not load"}, []
         result = await feed_held_out(driver, mic, engine, items, err, tag=mode)
         result["mode"] = mode
         if timed := await time_turn_model(engine, items):

@@ -19,7 +19,7 @@ from kitsu_tui.engine.events import Event, TtsAudioReady
 from kitsu_tui.engine.mood import MOOD_ALIASES
 from kitsu_tui.headless import start_engine
 from kitsu_tui.memory.summary import STOPWORDS
-from kitsu_tui.soak.bench import CHAT_GAPS_S, machine
+from kitsu_tui.soak.bench import chat_gap_s, machine
 from kitsu_tui.soak.driver import TurnDriver
 from kitsu_tui.soak.plan import ChatItem
 from kitsu_tui.soak.stats import describe, percentile
@@ -315,7 +315,7 @@ async def run_quality(settings: Settings, lines_file: Path | None = None, limit:
             names = sorted({persona.name, persona.shown_name})
             previous: list[str] = []
             for index, line in enumerate(lines, start=1):
-                produced = await driver.feed(ChatItem(user=line.login, text=line.text, delay=CHAT_GAPS_S[index % len(CHAT_GAPS_S)]))
+                produced = await driver.feed(ChatItem(user=line.login, text=line.text, delay=chat_gap_s(index)))
                 record = next((r for r in produced if r.get("source") == "chat"), None)
                 if record is None:
                     record = {"error": "no turn"}
