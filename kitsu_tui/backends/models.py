@@ -126,16 +126,11 @@ def piper_voice_paths(voice: str) -> tuple[Path, Path]:
     return model, config
 
 
-def onnx_session(path: Path, what: str, intra_threads: int = 1, use_cuda: bool = False, arena: bool = True) -> object:
-    """An onnxruntime InferenceSession for `path` with quiet logging; a corrupt file gives one-line BackendError.
-
-    `arena=False` turns off onnxruntime's CPU memory arena: each run's buffers go back to malloc when it ends,
-    instead of the arena keeping (and growing to) the largest set of buffers any run ever needed.
-    """
+def onnx_session(path: Path, what: str, intra_threads: int = 1, use_cuda: bool = False) -> object:
+    """An onnxruntime InferenceSession for `path` with quiet logging; a corrupt file gives one-line BackendError."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.enable_cpu_mem_arena = arena
     options.intra_op_num_threads = intra_threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 4

@@ -18,12 +18,12 @@ LONGEST_SENTENCE = (
 )
 """One sentence as long as the engine's longest chunk (220 characters by default), synthesized once at load.
 
-It warms the kernels for long inputs and sets `max_phonemes`. The voice's session runs without onnxruntime's CPU
-arena: an arena keeps the largest buffers it ever needed and grows by whole new regions it never gives back, so
-RSS could climb in steps over a long show. Without it, each call's buffers go back to malloc (RSS after load 351 -> 194 MB; short sentence 121 -> 126 ms, measured).
+onnxruntime's CPU arena keeps the largest buffers it ever needed: without this, the first long sentence of a
+show raised RSS by up to 120 MB for good, hours in (a step in a long soak's memory curve). Warming it at load
+puts that step before the show starts, and the memory stays flat after.
 """
 PIECE_SHARE = 0.8
-"""No ONNX call gets more phonemes than this share of the warm sentence's (it bounds one call's peak memory).
+"""No ONNX call gets more phonemes than this share of the warm sentence's (its audio then fits the warmed arena).
 
 Characters do not bound phonemes: "In 2026 we reached 1,234,567 followers..." is 135 characters and 383 phonemes,
 17.7 s of audio in one call, and it raised RSS by 157 MB for good (measured). Longer sentences are synthesized
@@ -66,13 +66,13 @@ class PiperTts:
             config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise BackendError(f"Piper voice config {config_path} is unreadable or invalid: {exc!r}"[:240]) from exc
-        session = onnx_session(model_path, "Piper voice", self.intra_threads, self.use_cuda, arena=False)
+        session = onnx_session(model_path, "Piper voice", self.intra_threads, self.use_cuda)
         self._voice = PiperVoice(session=session, config=config)
         self.sample_rate = int(config.sample_rate)
         if self.speaker is not None and config.num_speakers > 1 and not 0 <= self.speaker < config.num_speakers:
             raise BackendError(f"speaker {self.speaker} out of range: voice has {config.num_speakers} speakers")
         self.synthesize("Hi.")  # first call initialises espeak-ng and the ONNX kernels
-        self.synthesize(LONGEST_SENTENCE)  # kernels warmed for long inputs; sets the phoneme cap below
+        self.synthesize(LONGEST_SENTENCE)  # onnxruntime's arena now holds the largest buffers a chunk needs
         warmed = max((len(p) for p in self._voice.phonemize(LONGEST_SENTENCE)), default=0)
         self.max_phonemes = max(32, int(warmed * PIECE_SHARE))
 
