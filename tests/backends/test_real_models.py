@@ -161,6 +161,16 @@ def test_a_long_sentence_leaves_no_lasting_memory(real_tts: PiperTts) -> None:
     assert rss_mb() - before < 40, (before, rss_mb())
 
 
+def test_piper_runs_on_the_exact_size_arena(real_tts: PiperTts) -> None:
+    """The voice's session uses the process-wide arena that grows by what a run asks (no doubling regions)."""
+    from kitsu_tui.backends import models
+
+    assert models._SHARED_ARENA == [True]
+    session = real_tts._voice.session if real_tts._voice is not None else None
+    assert session is not None
+    assert session.get_session_options().get_session_config_entry("session.use_env_allocators") == "1"
+
+
 def test_phonemes_are_cut_after_a_word_and_lose_nothing() -> None:
     from kitsu_tui.backends.tts_piper import split_phonemes
 
