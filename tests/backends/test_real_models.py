@@ -171,6 +171,29 @@ def test_piper_runs_on_the_exact_size_arena(real_tts: PiperTts) -> None:
     assert session.get_session_options().get_session_config_entry("session.use_env_allocators") == "1"
 
 
+def test_two_workers_synthesizing_at_once_leave_no_lasting_memory(real_tts: PiperTts) -> None:
+    """The TTS workers' ONNX calls take turns: two long sentences at once need no second arena block for good."""
+    from kitsu_tui.engine.heap import trim_heap
+
+    def rss_mb() -> float:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+    pair = ["Well, I was thinking about the stream we had last night, and honestly I would love to try that whole "
+            "route again tomorrow with everyone",
+            "Okay chat, here is the plan for the boss fight: we dodge left, we jump twice, and then we hit it with "
+            "everything we have got left in the tank"]
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(real_tts.synthesize, pair))  # the pool's threads get their malloc arenas
+        trim_heap()
+        before = rss_mb()
+        for _ in range(3):
+            audio = list(pool.map(real_tts.synthesize, pair))
+            assert all(a.size / real_tts.sample_rate > 4 for a in audio)
+    trim_heap()
+    assert rss_mb() - before < 25, (before, rss_mb())  # calls at once: +22 and +61 MB more (measured)
+
+
 def test_phonemes_are_cut_after_a_word_and_lose_nothing() -> None:
     from kitsu_tui.backends.tts_piper import split_phonemes
 
