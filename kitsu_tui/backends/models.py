@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
-import logging
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kitsu_tui.backends.base import BackendError
-
-log = logging.getLogger(__name__)
 
 INSTALL_HINT = "run scripts/dev.sh install"
 
@@ -131,48 +126,14 @@ def piper_voice_paths(voice: str) -> tuple[Path, Path]:
     return model, config
 
 
-_SHARED_ARENA: list[bool] = []
-"""Holds True once the process-wide exact-size CPU arena is registered with onnxruntime (it can be only once)."""
-_SHARED_ARENA_LOCK = threading.Lock()
-
-
-def _exact_size_arena(onnxruntime: Any) -> bool:
-    """Register (once) a process-wide onnxruntime CPU arena that grows by what a run asks, never by doubling.
-
-    onnxruntime's default arena grows by regions of twice the last one's size and never gives them back: a
-    Piper voice fed varied sentences went 380 -> 421 MB over 180 random sentences (a 256 MB region appeared
-    mid-soak, 16 MB of it touched), so RSS climbed in steps over a long show. Growing by exactly the request,
-    it plateaued: 432 -> 460 MB in the next 30 sentences, then +5 MB over 250 more (measured, same speed).
-    """
-    with _SHARED_ARENA_LOCK:
-        if not _SHARED_ARENA:
-            try:
-                config = onnxruntime.OrtArenaCfg(0, 1, -1, -1)  # max_mem default, kSameAsRequested, defaults
-                info = onnxruntime.OrtMemoryInfo("Cpu", onnxruntime.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
-                                                 onnxruntime.OrtMemType.DEFAULT)
-                onnxruntime.create_and_register_allocator(info, config)
-                _SHARED_ARENA.append(True)
-            except (AttributeError, RuntimeError, TypeError) as exc:  # an onnxruntime without the API: default arena
-                log.info("onnxruntime exact-size arena not available (%s); using the default arena", exc)
-                _SHARED_ARENA.append(False)
-        return _SHARED_ARENA[0]
-
-
-def onnx_session(path: Path, what: str, intra_threads: int = 1, use_cuda: bool = False,
-                 exact_arena: bool = False) -> object:
-    """An onnxruntime InferenceSession for `path` with quiet logging; a corrupt file gives one-line BackendError.
-
-    `exact_arena`: run on the process-wide arena that grows by exactly what a run asks (see _exact_size_arena),
-    for a model called for hours with inputs of every size.
-    """
+def onnx_session(path: Path, what: str, intra_threads: int = 1, use_cuda: bool = False) -> object:
+    """An onnxruntime InferenceSession for `path` with quiet logging; a corrupt file gives one-line BackendError."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = intra_threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 4
-    if exact_arena and not use_cuda and _exact_size_arena(onnxruntime):
-        options.add_session_config_entry("session.use_env_allocators", "1")
     providers: list[str] = ["CPUExecutionProvider"]
     if use_cuda:
         if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():

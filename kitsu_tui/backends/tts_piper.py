@@ -69,7 +69,7 @@ class PiperTts:
             config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise BackendError(f"Piper voice config {config_path} is unreadable or invalid: {exc!r}"[:240]) from exc
-        session = onnx_session(model_path, "Piper voice", self.intra_threads, self.use_cuda, exact_arena=True)
+        session = onnx_session(model_path, "Piper voice", self.intra_threads, self.use_cuda)
         self._voice = PiperVoice(session=session, config=config)
         self.sample_rate = int(config.sample_rate)
         if self.speaker is not None and config.num_speakers > 1 and not 0 <= self.speaker < config.num_speakers:
