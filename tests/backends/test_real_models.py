@@ -161,14 +161,11 @@ def test_a_long_sentence_leaves_no_lasting_memory(real_tts: PiperTts) -> None:
     assert rss_mb() - before < 40, (before, rss_mb())
 
 
-def test_piper_runs_on_the_exact_size_arena(real_tts: PiperTts) -> None:
-    """The voice's session uses the process-wide arena that grows by what a run asks (no doubling regions)."""
-    from kitsu_tui.backends import models
-
-    assert models._SHARED_ARENA == [True]
+def test_piper_runs_without_a_memory_pattern(real_tts: PiperTts) -> None:
+    """The voice's session plans no one-block memory pattern per input shape (its arena then stops growing)."""
     session = real_tts._voice.session if real_tts._voice is not None else None
     assert session is not None
-    assert session.get_session_options().get_session_config_entry("session.use_env_allocators") == "1"
+    assert session.get_session_options().enable_mem_pattern is False
 
 
 def test_two_workers_synthesizing_at_once_leave_no_lasting_memory(real_tts: PiperTts) -> None:
