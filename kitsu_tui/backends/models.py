@@ -126,14 +126,20 @@ def piper_voice_paths(voice: str) -> tuple[Path, Path]:
     return model, config
 
 
-def onnx_session(path: Path, what: str, intra_threads: int = 1, use_cuda: bool = False) -> object:
-    """An onnxruntime InferenceSession for `path` with quiet logging; a corrupt file gives one-line BackendError."""
+def onnx_session(path: Path, what: str, intra_threads: int = 1, use_cuda: bool = False,
+                 memory_pattern: bool = True) -> object:
+    """An onnxruntime InferenceSession for `path` with quiet logging; a corrupt file gives one-line BackendError.
+
+    `memory_pattern=False` is for a model whose input shape changes on every call (a sentence's phonemes):
+    onnxruntime then gives each intermediate tensor its own arena chunk instead of planning one block per shape.
+    """
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = intra_threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 4
+    options.enable_mem_pattern = memory_pattern
     providers: list[str] = ["CPUExecutionProvider"]
     if use_cuda:
         if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
