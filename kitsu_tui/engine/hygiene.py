@@ -25,6 +25,10 @@ _LABEL_RE = re.compile(r"^\s*[\"'“(*-]*\s*(?P<label>[^\s:\"“]{1,30}(?: [^\s:
 _DIALOGUE_RE = re.compile(rf"\b(?:{SPEECH_VERBS})\b\s*(?::|,?\s*[\"“])", re.IGNORECASE)
 _WORD_RE = re.compile(r"[a-z0-9']+")
 _SENTENCE_END = ".!?…"
+_EMPTY_QUOTES_RE = re.compile(r"\s*(?:\"\s*\"|“\s*”|(?<!\w)'\s*'(?!\w)|\(\s*\))")
+_TOKEN_RE = re.compile(r"(?<![\w@])@?\w{4,}(?!\w)")
+FUZZY_LOGIN_MIN = 5
+"""Logins at least this long also match handle-like tokens a small edit away ("kaz_play" for kaz_plays)."""
 _GREETING_RE = re.compile(
     r"^\W*(?:hi+|hello+|hey+|heya|hiya|yo|howdy|greetings|good (?:morning|afternoon|evening|night))\b",
     re.IGNORECASE,
@@ -96,8 +100,10 @@ class ReplyHygiene:
         self.author = author
         self.greeting = greeting
         unspoken = {login for login in (author, *logins) if login} - ({author} if greeting else set())
-        self._logins = (re.compile("|".join(rf"@?{re.escape(login)}" for login in sorted(unspoken, key=len, reverse=True)),
+        self._logins = (re.compile("|".join(rf"@?{_spoken_form(login)}" for login in sorted(unspoken, key=len, reverse=True)),
                                    re.IGNORECASE) if unspoken else None)
+        self._unspoken = frozenset(login.lower() for login in unspoken)
+        self._spoken = author.lower() if greeting and author else ""
         self.enabled = enabled
         self.memory = RecentReplies(recent)
         self.dropped: list[tuple[str, str]] = []
@@ -168,18 +174,65 @@ class ReplyHygiene:
         """Take viewers' logins out of `text` (not the author's when they greeted the persona)."""
         if self._logins is None:
             return text
-        pattern = re.compile(rf"(?P<pre>[,\s]*)(?<![\w@])(?:{self._logins.pattern})(?![\w])(?P<post>[,:]?)",
-                             re.IGNORECASE)
+        mangled = sorted({re.escape(token) for token in _TOKEN_RE.findall(text) if self._is_mangled_login(token)},
+                         key=len, reverse=True)
+        alternatives = "|".join([*mangled, self._logins.pattern])
+        pattern = re.compile(rf"(?P<pre>[,\s]*)(?<![\w@])(?:{alternatives})(?![\w])(?P<post>[,:]?)", re.IGNORECASE)
         text = text.strip()
         if not pattern.search(text):
             return text
 
-        def gap(match: re.Match[str]) -> str:  # "Thanks fan32, snacks" -> "Thanks, snacks"; "Hi, fan32!" -> "Hi!"
+        def gap(match: re.Match[str]) -> str:  # "Thanks fan32, snacks" / "Oh, fan32, snacks" -> ", snacks"; "Hi, fan32!" -> "Hi!"
             if match.start() == 0:
                 return ""
-            return ", " if match.group("post") and "," not in match.group("pre") else " "
+            return ", " if match.group("post") else " "
 
         at_start = bool(pattern.match(text))
-        cleaned = re.sub(r"\s+([.!?,;…])", r"\1", pattern.sub(gap, text)).strip()
+        cleaned = _EMPTY_QUOTES_RE.sub(" ", pattern.sub(gap, text))
+        cleaned = re.sub(r"\s+([.!?,;…])", r"\1", " ".join(cleaned.split())).strip()
         cleaned = re.sub(r",\s*([.!?;…])", r"\1", cleaned)
         return cleaned[:1].upper() + cleaned[1:] if at_start else cleaned
+
+    def _is_mangled_login(self, token: str) -> bool:
+        """A misspelt unspoken login (see `mangled_login`), unless it is the greeter's own name misspelt."""
+        word = token.lstrip("@").lower()
+        if self._spoken and within(word, self._spoken, 1):
+            return False
+        return mangled_login(word, self._unspoken) is not None
+
+
+def mangled_login(token: str, logins: Iterable[str]) -> str | None:
+    """The login `token` misspells: handle-like (`_` or digits) and a small edit away, or the login run together.
+
+    Only logins of FUZZY_LOGIN_MIN+ characters count; an exact login is not a misspelling.
+    """
+    word = token.lstrip("@").lower()
+    handle_like = "_" in word or (any(c.isdigit() for c in word) and any(c.isalpha() for c in word))
+    for login in (name.lower() for name in logins):
+        if len(login) < FUZZY_LOGIN_MIN or word == login:
+            continue
+        if handle_like and within(word, login, 1 if len(login) < 8 else 2):
+            return login
+        if not handle_like and word == login.replace("_", ""):
+            return login
+    return None
+
+
+def _spoken_form(login: str) -> str:
+    """A regex for `login` as it may be written in a reply: `_` may also be read as a space ("kaz plays")."""
+    return re.escape(login).replace("_", "[_ ]")
+
+
+def within(a: str, b: str, limit: int) -> bool:
+    """True when the edit distance between `a` and `b` is at most `limit` (banded Levenshtein)."""
+    if abs(len(a) - len(b)) > limit:
+        return False
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+        if min(current) > limit:
+            return False
+        previous = current
+    return previous[-1] <= limit

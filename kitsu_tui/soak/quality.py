@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from kitsu_tui.bootstrap import build_engine
 from kitsu_tui.config.settings import Settings
 from kitsu_tui.engine.events import Event, TtsAudioReady
+from kitsu_tui.engine.hygiene import mangled_login
 from kitsu_tui.engine.mood import MOOD_ALIASES
 from kitsu_tui.headless import start_engine
 from kitsu_tui.memory.summary import STOPWORDS
@@ -109,13 +110,17 @@ def is_invented_dialogue(sentence: str) -> bool:
     return bool(_DIALOGUE_RE.search(sentence))
 
 
-def logins_in(text: str, logins: Iterable[str]) -> list[str]:
-    """Which logins appear in `text` as words (case-insensitive; `_` may be read as a space)."""
+def logins_in(text: str, logins: Iterable[str], misspelt: bool = False) -> list[str]:
+    """Which logins appear in `text` as words (case-insensitive; `_` may be read as a space).
+
+    With `misspelt`, a login also counts when a handle-like word misspells it ("kaz_play" for kaz_plays).
+    """
     lowered = text.lower()
+    near = {mangled_login(word, logins) for word in re.findall(r"[\w@]+", lowered)} if misspelt else set()
     found = []
     for login in logins:
         forms = {login.lower(), login.lower().replace("_", " ")}
-        if any(re.search(rf"(?<![\w]){re.escape(form)}(?![\w])", lowered) for form in forms):
+        if login.lower() in near or any(re.search(rf"(?<![\w]){re.escape(form)}(?![\w])", lowered) for form in forms):
             found.append(login)
     return found
 
@@ -169,8 +174,8 @@ def score_turn(line: ChatLine, record: dict[str, Any], previous: Sequence[str], 
         "label_leaks_spoken": [s for s in spoken_sentences if is_label_leak(s, logins, persona_names)],
         "dialogue_raw": [s for s in raw_sentences if is_invented_dialogue(s)],
         "dialogue_spoken": [s for s in spoken_sentences if is_invented_dialogue(s)],
-        "logins_raw": logins_in(without_mood_tag(raw), others),
-        "logins_spoken": logins_in(spoken, others),
+        "logins_raw": logins_in(without_mood_tag(raw), others, misspelt=True),
+        "logins_spoken": logins_in(spoken, others, misspelt=True),
         "sentences": len(spoken_sentences),
         "repeats": [s for s in spoken_sentences if normalized(s) in earlier],
         "raw_sentences": len(raw_sentences),

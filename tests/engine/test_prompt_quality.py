@@ -154,6 +154,20 @@ def test_logins_are_spoken_only_to_greet_their_owner() -> None:
     assert not is_greeting("what's your favorite snack?") and not is_greeting("this is fine")
 
 
+def test_mangled_logins_are_not_spoken_either() -> None:
+    """The LLM often misspells a login ("kaz_play" for kaz_plays); handle-like near misses go too, words stay."""
+    hygiene = ReplyHygiene(("Kitsu",), author="kaz_plays", logins=["luna_tic", "pixel_fox42", "gamer"])
+    assert hygiene.clean("Oh, kaz_play, speedruns are wild!") == "Oh, speedruns are wild!"
+    assert hygiene.clean("Thanks \"lua_tic\" for the idea.") == "Thanks for the idea."
+    assert hygiene.clean("Kazplays, that's a fun one.") == "That's a fun one."
+    assert hygiene.clean("pixel_fox24 and @Pixel_Fox4 know it.") == "And know it."
+    assert hygiene.clean("Games are fun, gamers too.") == "Games are fun, gamers too.", "plain words stay"
+    assert hygiene.clean("My top_score is 42 and mp3s rule.") == "My top_score is 42 and mp3s rule."
+    greeted = ReplyHygiene(("Kitsu",), author="kaz_plays", greeting=True, logins=["luna_tic"])
+    assert greeted.clean("Hi kaz_play, welcome!") == "Hi kaz_play, welcome!", "the greeter's own name may be said"
+    assert greeted.clean("Hi luna_tik!") == "Hi!"
+
+
 # --- repetition guard -----------------------------------------------------------------------------------------------
 
 

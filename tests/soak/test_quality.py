@@ -60,6 +60,9 @@ def test_invented_dialogue_is_detected() -> None:
 def test_logins_and_moods() -> None:
     assert logins_in("Thanks luna vt and FAN32!", ["fan32", "luna_vt", "bob99"]) == ["fan32", "luna_vt"]
     assert logins_in("fan321 is not fan32x", ["fan32"]) == []
+    assert logins_in("Oh kaz_play, and \"lua_tic\"!", ["kaz_plays", "luna_tic", "bob99"], misspelt=True) == [
+        "kaz_plays", "luna_tic"]
+    assert logins_in("Oh kaz_play!", ["kaz_plays"]) == [], "exact forms only unless asked"
     assert model_mood("[happy] Yay!", MOODS) == "happy"
     assert model_mood(" [excited|wave] Yay!", MOODS) == "happy", "aliases count as the model's mood"
     assert model_mood("Yay! [happy]", MOODS) is None
