@@ -207,6 +207,8 @@ def mangled_login(token: str, logins: Iterable[str]) -> str | None:
     Only logins of FUZZY_LOGIN_MIN+ characters count; an exact login is not a misspelling.
     """
     word = token.lstrip("@").lower()
+    if len(word) < 4:
+        return None
     handle_like = "_" in word or (any(c.isdigit() for c in word) and any(c.isalpha() for c in word))
     for login in (name.lower() for name in logins):
         if len(login) < FUZZY_LOGIN_MIN or word == login:
