@@ -51,6 +51,9 @@ class GenerationParams:
     """When set, the reply opens with one of these as `[mood] ` (forced by backends that can constrain decoding)."""
     avoid: tuple[str, ...] = field(default_factory=tuple)
     """Earlier replies whose word sequences are damped at sampling (backends that can bias logits)."""
+    on_message_end: Callable[[float | None], None] | None = field(default=None, compare=False)
+    """Called once, on the backend's thread, with P(the user's message ends after its text) read off the reply's own
+    prompt (None: it cannot tell), by backends that are a MessageEndReader; the others never call it."""
 
 
 class VadBackend(Protocol):
@@ -114,6 +117,17 @@ class LlmBackend(Protocol):
 
     def probe(self) -> bool:
         """Check within seconds that the LLM answers again (blocking); False or a BackendError when it does not."""
+
+
+@runtime_checkable
+class MessageEndReader(Protocol):
+    """An LLM that reads P(the user's message ends here) off its own reply prompt (GenerationParams.on_message_end).
+
+    The sentence endpoint then needs no second model run: the reply's prefill passes the end of the transcript anyway.
+    """
+
+    def message_end_ready(self) -> bool:
+        """True when stream() will answer on_message_end (the model is loaded and its chat template is known)."""
 
 
 @runtime_checkable

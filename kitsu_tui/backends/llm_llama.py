@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,9 @@ import numpy.typing as npt
 
 from kitsu_tui.backends.base import BackendError, ChatMessage, GenerationParams
 from kitsu_tui.backends.models import gguf_path
+from kitsu_tui.backends.turn_text import last_token_share, sentence_end_tokens
+
+log = logging.getLogger(__name__)
 
 LLAMA_HINT = "pip install llama-cpp-python with CMAKE_ARGS='-DGGML_NATIVE=OFF -DGGML_AVX2=ON' (run scripts/dev.sh install)"
 REPEAT_CONTEXT = 3
@@ -145,6 +149,10 @@ class LlamaLlm:
         self.n_gpu_layers = n_gpu_layers
         self.chat_format = chat_format
         self._llm: Any = None
+        self._formatter: Any = None
+        """The GGUF's own chat template (what create_chat_completion formats with), for reading the prompt's middle."""
+        self._ends: np.ndarray = np.zeros(0, dtype=np.intp)
+        """Tokens that end a sentence or a message: their share after the user's text is P(the message ends)."""
 
     def load(self) -> None:
         """Open the GGUF (quietly: verbose=False keeps llama.cpp's C logging off the terminal)."""
@@ -167,12 +175,21 @@ class LlamaLlm:
             raise BackendError(
                 f"cannot load GGUF model {path}: {one_line(exc)} (corrupt file? set llm.model_path)"
             ) from exc
+        self._formatter = template_formatter(self._llm)
+        self._ends = sentence_end_tokens(self._llm) if self._formatter is not None else self._ends
+
+    def message_end_ready(self) -> bool:
+        """True when stream() answers GenerationParams.on_message_end: the GGUF's own chat template formats the
+        prompt, and its vocabulary has sentence-ending tokens."""
+        return self._llm is not None and self._formatter is not None and bool(self._ends.size)
 
     def stream(
         self, messages: list[ChatMessage], params: GenerationParams, should_stop: Callable[[], bool]
     ) -> Iterator[str]:
         """Yield reply text pieces; should_stop() is checked after every token and ends generation at once."""
         llm = self._require()
+        if params.on_message_end is not None:
+            params.on_message_end(self._message_end(llm, messages))
         try:
             chunks = llm.create_chat_completion(
                 messages=to_openai_messages(messages),
@@ -226,6 +243,33 @@ class LlamaLlm:
         except ValueError as exc:
             raise BackendError(f"LLM warm-up failed: {one_line(exc)} (system prompt longer than llm.n_ctx?)") from exc
 
+    def _message_end(self, llm: Any, messages: list[ChatMessage]) -> float | None:
+        """Prefill the prompt up to the end of the last user message's text and read P(the message ends there).
+
+        The reply's prefill passes that point anyway: the rest of the prompt (end of message, the assistant's
+        header) is then read by create_chat_completion from the cache. None when the prompt cannot be split there.
+        """
+        if self._formatter is None or not messages or messages[-1].role != "user" or not messages[-1].content.strip():
+            return None
+        try:
+            result = self._formatter(messages=to_openai_messages(messages))
+            prompt, text = str(result.prompt), messages[-1].content
+            end = prompt.rfind(text)
+            if end < 0:
+                return None
+            add_bos = not result.added_special
+            full = llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
+            head = llm.tokenize(prompt[: end + len(text)].encode("utf-8"), add_bos=add_bos, special=True)
+            if len(head) >= len(full) or full[: len(head)] != head or len(full) > self.n_ctx:
+                return None  # the text's last token merges with what follows, or the prompt will be refused anyway
+            cached = llm.longest_token_prefix(llm.input_ids[: llm.n_tokens], head[:-1])
+            llm.n_tokens = cached
+            llm.eval(head[cached:])
+            return last_token_share(llm, self._ends)
+        except Exception:  # the verdict is an extra: the reply itself must never fail for it
+            log.debug("could not read the message's end off the prompt", exc_info=True)
+            return None
+
     def probe(self) -> bool:
         """The model is loaded and its tokenizer answers (no generation: the conversation's KV cache stays)."""
         return bool(self._tokens(self._require(), "ok"))
@@ -251,3 +295,17 @@ class LlamaLlm:
         if self._llm is None:
             raise BackendError("llama.cpp model used before load()")
         return self._llm
+
+
+def template_formatter(llm: Any) -> Any:
+    """The Jinja formatter of a llama_cpp.Llama's GGUF chat template, when that is what it formats chats with;
+    None for another chat format (the sentence endpoint then asks its own model)."""
+    from llama_cpp import llama_chat_format
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if llm.chat_format != "chat_template.default" or not template or llm.chat_handler is not None:
+        return None
+    eos, bos = llm.token_eos(), llm.token_bos()
+    return llama_chat_format.Jinja2ChatFormatter(
+        template=template, eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
+        bos_token=llm._model.token_get_text(bos) if bos != -1 else "", stop_token_ids=[eos])

@@ -45,11 +45,10 @@ class TextTurn:
         # 10.8 -> 21.8 ms per token on 2 cores, for good, once this model had run once).
         llm = Llama(model_path=str(path), n_ctx=128, n_batch=64, n_threads=self.threads,
                     n_threads_batch=self.threads, verbose=False)
-        ends = [i for i in range(llm.n_vocab()) if _ends_sentence(_piece(llm, i))]
-        ends += llm.tokenize(b"<|im_end|>", add_bos=False, special=True)[:1]
-        if not ends:
+        ends = sentence_end_tokens(llm)
+        if not ends.size:
             raise BackendError(f"{path}: no sentence-ending tokens in its vocabulary")
-        self._ends = np.asarray(sorted(set(ends)), dtype=np.intp)
+        self._ends = ends
         self._llama_cpp = llama_cpp
         self._llm = llm
 
@@ -64,10 +63,25 @@ class TextTurn:
         tokens = llm.tokenize((PROMPT + " ".join(words)).encode("utf-8"), add_bos=False, special=True)
         llm.reset()
         llm.eval(tokens)
-        logits = np.ctypeslib.as_array(self._llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
-        logits = logits.astype(np.float64)  # the last token's row: Llama.scores stays empty without logits_all
-        probs = np.exp(logits - logits.max())
-        return float(probs[self._ends].sum() / probs.sum())
+        return last_token_share(llm, self._ends)
+
+
+def sentence_end_tokens(llm: Any) -> np.ndarray:
+    """The ids of a llama_cpp.Llama's tokens that end a sentence (". ? !" and their quoted forms) or the message
+    (<|im_end|>, ChatML's end of message); a vocabulary scan of the whole model."""
+    ends = [i for i in range(llm.n_vocab()) if _ends_sentence(_piece(llm, i))]
+    ends += llm.tokenize(b"<|im_end|>", add_bos=False, special=True)[:1]
+    return np.asarray(sorted(set(ends)), dtype=np.intp)
+
+
+def last_token_share(llm: Any, tokens: np.ndarray) -> float:
+    """The probability mass of `tokens` in the next-token distribution after the last evaluated token, in 0..1."""
+    import llama_cpp
+
+    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
+    logits = logits.astype(np.float64)  # the last token's row: Llama.scores stays empty without logits_all
+    probs = np.exp(logits - logits.max())
+    return float(probs[tokens].sum() / probs.sum())
 
 
 def _piece(llm: Any, token: int) -> str:

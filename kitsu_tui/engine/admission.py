@@ -141,18 +141,25 @@ class Admission:
 
     # --- voice ------------------------------------------------------------------------------
 
-    def on_tentative(self, utt: Utterance) -> None:
-        """An early transcript during the endpointing silence: start the reply now, hold its audio."""
+    def on_tentative(self, utt: Utterance) -> asyncio.Future[float] | None:
+        """An early transcript during the endpointing silence: start the reply now, hold its audio.
+
+        Under the sentence rule the reply's prefill also reads P(the transcript is a whole message): the future
+        returned here gets it (or is cancelled when the LLM cannot tell); None when no reply was started.
+        """
         show = self._show
         if (not self._settings.engine.speculative_reply or self._tentative is not None or self._queue.busy
                 or show.panicked or show.paused or not show.module_on("llm")):
-            return
+            return None
+        loop = asyncio.get_running_loop()
+        verdict = loop.create_future() if self._settings.vad.endpointing == "sentence" else None
         turn = Turn(self._queue.next_id(), Source.VOICE, utt.text, arrived=utt.speech_end,
                     speech_start=utt.speech_start, utterance_id=utt.utterance_id,
-                    confirmed=asyncio.get_running_loop().create_future())
+                    confirmed=loop.create_future(), message_end=verdict)
         self._tentative = turn
         self._remember_voice(turn)
         self._queue.enqueue(turn)
+        return verdict
 
     def on_tentative_cancelled(self, utterance_id: int) -> None:
         """The person went on talking: the speculative reply is dropped unheard."""

@@ -63,7 +63,7 @@ class Listener:
         on_utterance: Callable[[Utterance], Awaitable[None]],
         hotwords: Callable[[], str],
         enabled: Callable[[], bool],
-        on_tentative: Callable[[Utterance], None] | None = None,
+        on_tentative: Callable[[Utterance], asyncio.Future[float] | None] | None = None,
         on_tentative_cancelled: Callable[[int], None] | None = None,
         turn_model: TurnModel | None = None,
         on_continuation: Callable[[int], bool] | None = None,
@@ -99,6 +99,8 @@ class Listener:
         self._turn_check: asyncio.Task[float] | None = None
         self.sentence_model = sentence_model
         self._sentence_check: asyncio.Future[float] | None = None
+        self._sentence_source = "sentence"
+        """Who gave the sentence verdict: the reply's own prompt ("reply") or the sentence model ("sentence")."""
         self._join = Continuations(join_window_ms, on_continuation, hold_floor)
 
     async def run(self, source: AudioInput) -> None:
@@ -200,8 +202,21 @@ class Listener:
     def _maybe_check_sentence(self, text: str) -> None:
         """Ask the sentence model whether an unpunctuated early transcript is a whole sentence (VAD's thread)."""
         if self.sentence_model is not None and transcript_cue(text) is Cue.UNSURE:
+            self._sentence_source = "sentence"
             self._sentence_check = asyncio.ensure_future(self.vad_worker.call(self.sentence_model.end_prob, text))
             self._sentence_check.add_done_callback(_quiet_failure)
+
+    def _use_reply_verdict(self, verdict: asyncio.Future[float], text: str) -> None:
+        """Take the speculative reply's P(the message ends here) as the sentence verdict: no second model run beside
+        the reply's prefill. Should the reply not tell (cancelled), the sentence model is asked after all."""
+        self._sentence_source = "reply"
+        self._sentence_check = verdict
+
+        def fall_back(done: asyncio.Future[float]) -> None:
+            if done.cancelled() and self._sentence_check is done and self._in_speech:
+                self._maybe_check_sentence(text)
+
+        verdict.add_done_callback(fall_back)
 
     def _maybe_check_turn(self) -> None:
         """Ask the turn model once per silence, after turn_check_ms of it (on the VAD's thread)."""
@@ -221,7 +236,8 @@ class Listener:
         if self.turn_model is not None:
             parts.append("model pending" if prob is None else f"model {prob:.2f}")
         if self._sentence_check is not None:
-            parts.append("sentence pending" if sentence is None else f"sentence {sentence:.2f}")
+            source = self._sentence_source
+            parts.append(f"{source} pending" if sentence is None else f"{source} {sentence:.2f}")
         return ", ".join(parts) + f", {required_silence_ms(self.vad_settings, cue, prob, sentence):.0f} ms"
 
     def _speculation_done(self, task: asyncio.Task[AsrResult]) -> None:
@@ -232,11 +248,15 @@ class Listener:
         text = task.result().text.strip()
         if not valid or not text:
             return
-        self._maybe_check_sentence(text)
-        if self._on_tentative is None:
-            return
-        self._tentative_uid = self._utterance_id
-        self._on_tentative(Utterance(self._utterance_id, text, self._speech_start, self._last_speech, 0.0, 0.0))
+        verdict = None
+        if self._on_tentative is not None:
+            self._tentative_uid = self._utterance_id
+            verdict = self._on_tentative(Utterance(self._utterance_id, text, self._speech_start, self._last_speech,
+                                                   0.0, 0.0))
+        if verdict is None:
+            self._maybe_check_sentence(text)
+        else:
+            self._use_reply_verdict(verdict, text)
 
     def _cancel_tentative(self) -> None:
         if self._tentative_uid and self._on_tentative_cancelled is not None:

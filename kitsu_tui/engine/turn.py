@@ -41,6 +41,9 @@ class Turn:
     utterance_id: int = 0
     confirmed: asyncio.Future[bool] | None = None
     """Set for a reply started during the endpointing silence: its audio waits until the endpoint confirms it."""
+    message_end: asyncio.Future[float] | None = None
+    """For a speculative voice reply under the sentence rule: P(the transcript is a whole message), read off the
+    reply's own prompt; cancelled when the LLM cannot tell (the listener then asks the sentence model)."""
     discarded: bool = False
     """A speculative reply whose speaker went on talking: it leaves no record and no history."""
     prepared: bool = False

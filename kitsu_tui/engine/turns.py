@@ -6,9 +6,9 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from kitsu_tui.backends.base import GenerationParams
+from kitsu_tui.backends.base import GenerationParams, MessageEndReader
 from kitsu_tui.engine.chunker import SentenceChunker
 from kitsu_tui.engine.context import TurnContext
 from kitsu_tui.engine.events import (
@@ -91,6 +91,7 @@ class TurnRunner:
                         self.preparing.cancel()
                     raise
             finally:
+                settle_verdict(self.turn.message_end, None)  # never left pending: the listener falls back
                 self.speech.cancel()
                 self.speech.dump_held()  # an interrupted reply's held sentences are dumped
                 if self.preparing is not None and self.stale:
@@ -127,7 +128,25 @@ class TurnRunner:
             frequency_penalty=spec.frequency_penalty, stop=self.ctx.conversation.stop_sequences(),
             mood_tags=persona.mood_names if spec.mood_tag else (),
             avoid=tuple(self.ctx.conversation.recent_replies),
+            on_message_end=self._message_end_reporter(),
         )
+
+    def _message_end_reporter(self) -> Callable[[float | None], None] | None:
+        """For a speculative voice reply under the sentence rule: the callback that hands the listener P(the
+        transcript is a whole message) from the LLM's thread; the verdict is cancelled when this LLM cannot tell."""
+        verdict = self.turn.message_end
+        if verdict is None or verdict.done():
+            return None
+        llm = self.ctx.backends.llm
+        if not (isinstance(llm, MessageEndReader) and llm.message_end_ready()):
+            verdict.cancel()
+            return None
+        loop = asyncio.get_running_loop()
+
+        def report(prob: float | None) -> None:
+            loop.call_soon_threadsafe(settle_verdict, verdict, prob)
+
+        return report
 
     async def _generate(self) -> None:
         ctx, turn = self.ctx, self.turn
@@ -248,3 +267,12 @@ def gated(pieces: Iterator[str], gate: threading.Event, stop: threading.Event,
         while not gate.wait(0.01) and not stop.is_set() and time.monotonic() < deadline:
             pass
 
+
+def settle_verdict(verdict: asyncio.Future[float] | None, prob: float | None) -> None:
+    """Give a pending message-end verdict its probability, or cancel it when there is none (None)."""
+    if verdict is None or verdict.done():
+        return
+    if prob is None:
+        verdict.cancel()
+    else:
+        verdict.set_result(prob)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from kitsu_tui.audio.inputs import WavFileInput
 from kitsu_tui.audio.wav import write_wav
-from kitsu_tui.backends.base import Audio
+from kitsu_tui.backends.base import Audio, ChatMessage, GenerationParams
 from kitsu_tui.backends.fakes import FakeAsr, FakeLlm, FakeTts
 from kitsu_tui.config.settings import Settings, VadSettings
 from kitsu_tui.engine.continuation import Continuations
@@ -218,6 +219,50 @@ async def test_sentence_model_settles_an_unpunctuated_transcript(
     assert low <= record["latency_ms"]["endpointing"] <= high, record
     assert model.asked == ([text] if asked else []), model.asked
     assert ("sentence" in str(record["endpoint_rule"])) is asked
+
+
+class ReadingLlm(FakeLlm):
+    """FakeLlm that, like LlamaLlm, reads P(the message ends) off its prompt: a fixed value, or None (cannot tell)."""
+
+    def __init__(self, prob: float | None) -> None:
+        super().__init__(["Sure thing, let me think."])
+        self.prob = prob
+        self.read: list[str] = []
+
+    def message_end_ready(self) -> bool:
+        return True
+
+    def stream(self, messages: list[ChatMessage], params: GenerationParams,
+               should_stop: Callable[[], bool]) -> Iterator[str]:
+        if params.on_message_end is not None:
+            self.read.append(messages[-1].content)
+            params.on_message_end(self.prob)
+        yield from super().stream(messages, params, should_stop)
+
+
+@pytest.mark.parametrize(("text", "prob", "low", "high", "rule", "model_asked"), [
+    ("tell me a joke about foxes", 0.6, 350, 560, "reply 0.60", False),  # the reply's prompt says: a sentence
+    ("I was thinking that maybe tomorrow", 0.005, 950, 1200, "reply 0.01", False),  # hanging: the cap
+    ("tell me a joke about foxes", None, 350, 560, "sentence 0.60", True),  # the LLM cannot tell: the model is asked
+])
+async def test_the_reply_prompt_gives_the_sentence_verdict(
+        make_engine: EngineFactory, tmp_path: Path, text: str, prob: float | None, low: float, high: float,
+        rule: str, model_asked: bool) -> None:
+    """Under the sentence rule the speculative reply's prefill reads P(the message ends): no second model run
+    beside it; the sentence model answers only when the LLM cannot tell."""
+    model, llm = ScriptedSentenceModel(0.6), ReadingLlm(prob)
+    settings = make_settings().with_values(
+        {"vad.endpointing": "sentence", "vad.unfinished_extra_ms": 600, "vad.unsure_extra_ms": 250})
+    source = WavFileInput([one_burst(tmp_path / "one.wav")], realtime=True, trailing_silence_s=2.0)
+    engine, _ = await make_engine(llm=llm, asr=FakeAsr([text]), inputs=[source], sentence=model, settings=settings)
+    await asyncio.wait_for(engine.wait_inputs_done(), 20)
+    await asyncio.wait_for(engine.wait_idle(), 20)
+    record = engine.records[-1]
+    assert low <= record["latency_ms"]["endpointing"] <= high, record
+    assert rule in str(record["endpoint_rule"]), record["endpoint_rule"]
+    assert llm.read == [text]
+    assert model.asked == ([text] if model_asked else []), model.asked
+    assert record["transcript"] == text and record["spoken"], record
 
 
 async def test_a_click_after_the_endpoint_only_delays_the_reply(make_engine: EngineFactory, tmp_path: Path) -> None:
