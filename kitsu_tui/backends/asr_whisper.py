@@ -40,7 +40,7 @@ class WhisperAsr:
         model: str = "embedded",
         device: str = "cpu",
         compute_type: str = "int8",
-        cpu_threads: int = 2,
+        cpu_threads: int = 1,
         beam_size: int = 1,
         language: str | None = "en",
         no_speech_threshold: float = 0.6,

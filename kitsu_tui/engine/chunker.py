@@ -20,7 +20,7 @@ class SentenceChunker:
     "Dr. Fox" and "e.g. this" are not cut.
     """
 
-    def __init__(self, first_chunk_min_chars: int = 12, max_chunk_chars: int = 220,
+    def __init__(self, first_chunk_min_chars: int = 4, max_chunk_chars: int = 220,
                  first_chunk_max_chars: int = 60) -> None:
         self.first_chunk_min_chars = first_chunk_min_chars
         self.max_chunk_chars = max_chunk_chars
@@ -75,11 +75,24 @@ class SentenceChunker:
                     return i + 1
             elif ch == "\n" and buf[: i + 1].strip():
                 return i + 1
+        if self._emitted == 0 and self._first_ends_here(buf, min_chars):
+            return len(buf)  # no cut before the end: the first chunk goes without waiting a token for the lookahead
         limit = self.first_chunk_max_chars if self._emitted == 0 else self.max_chunk_chars
         if len(buf) > limit:  # no punctuation in sight: cut at a word boundary so speech can start
             space = buf.rfind(" ", 0, limit)
             return space if space > 0 else limit
         return None
+
+    @staticmethod
+    def _first_ends_here(buf: str, min_chars: int) -> bool:
+        """The buffer ends a first chunk for sure: "," after a word (clause), or "!" "?" after a word with no quote
+        left open. A "." still waits for the next character ($29.99, Dr. Fox), and so does "!" inside a quote."""
+        text = buf.strip()
+        if len(text) < 2 or buf[-1] != text[-1] or not text[-2].isalpha():
+            return False
+        if text[-1] == ",":
+            return len(text) >= min_chars
+        return text[-1] in "!?" and text.count('"') % 2 == 0 and text.count("“") == text.count("”")
 
     @staticmethod
     def _is_abbreviation(buf: str, dot: int) -> bool:

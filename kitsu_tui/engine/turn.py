@@ -84,6 +84,8 @@ class Turn:
 
         figures = {
             "endpointing": span(self.arrived, self.endpointed_at) if self.source == Source.VOICE else None,
+            "transcript_ready": span(self.arrived, m.get("transcript")),
+            "llm_wait": span(self.arrived, m.get("llm_start")),
             "asr_final": self.asr_ms,
             "llm_first_token": span(m.get("llm_start"), m.get("llm_first_token")),
             "first_clause": span(m.get("llm_start"), m.get("first_clause")),

@@ -14,7 +14,9 @@ def feed_tokens(chunker: SentenceChunker, text: str) -> list[str]:
 
 def test_first_clause_starts_speech_then_whole_sentences() -> None:
     chunks = feed_tokens(SentenceChunker(), "Oh wow, a visitor in my den, hello there! I love it, really I do. Bye.")
-    assert chunks == ["Oh wow, a visitor in my den,", "hello there!", "I love it, really I do.", "Bye."]
+    assert chunks == ["Oh wow,", "a visitor in my den, hello there!", "I love it, really I do.", "Bye."]
+    chunks = feed_tokens(SentenceChunker(first_chunk_min_chars=12), "Oh wow, a visitor in my den, hello there! Bye.")
+    assert chunks == ["Oh wow, a visitor in my den,", "hello there!", "Bye."]
 
 
 def test_sentence_end_needs_lookahead() -> None:
@@ -23,8 +25,26 @@ def test_sentence_end_needs_lookahead() -> None:
     assert chunker.feed("99 today. Next") == ["It costs $29.99 today."]
     assert chunker.flush() == ["Next"]
     chunker.reset()
-    assert chunker.feed("Hello there!") == []
-    assert chunker.feed(" Next") == ["Hello there!"]
+    assert chunker.feed("Hello there! Wow") == ["Hello there!"]
+    assert chunker.feed(" that is nice!") == []  # a later sentence may still go on ("!!", a closing quote)
+    assert chunker.feed(" Next") == ["Wow that is nice!"]
+
+
+def test_the_first_chunk_does_not_wait_for_the_next_token() -> None:
+    """A first clause or exclamation after a word goes to speech at once; a full stop or an open quote still waits."""
+    assert SentenceChunker().feed("Hmm,") == ["Hmm,"]
+    assert SentenceChunker().feed("Oh,") == []  # shorter than the first chunk's minimum
+    assert SentenceChunker().feed("Really?") == ["Really?"]
+    assert SentenceChunker().feed("It costs 1,") == []  # a number may go on: 1,000
+    assert SentenceChunker().feed("Hi.") == []  # "Hi.5"? a full stop waits for what follows
+    assert SentenceChunker().feed('She yelled "no way!') == []  # the quote closes next
+    chunker = SentenceChunker()
+    assert chunker.feed("Well,") == ["Well,"]
+    assert chunker.feed(" I think so,") == [] and chunker.feed(" yes.") == []  # later chunks: whole sentences
+    assert chunker.flush() == ["I think so, yes."]
+    chunker = SentenceChunker()
+    assert chunker.feed("Some people are loud.") == [] and chunker.feed(" Anyway,") == ["Some people are loud."]
+    assert chunker.flush() == ["Anyway,"]  # a sentence is never glued to the clause after it
 
 
 def test_abbreviations_and_initials_do_not_cut() -> None:

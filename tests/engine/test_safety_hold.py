@@ -144,7 +144,7 @@ async def test_unspeakable_script_is_not_sent_to_the_english_voice(make_engine: 
     assert "Привет" not in record["spoken"] and "Okay, back to English!" in record["spoken"]
     assert all("Привет" not in text for text in fake_tts(engine).calls)
     rules = [m["rule"] for m in record["moderation"] if m["action"] == "block"]
-    assert rules == ["script"]
+    assert rules and set(rules) == {"script"}  # "Привет," and the rest of the question: each chunk blocked
 
 
 async def test_roleplay_setup_is_refused_and_harmless_followups_stay_clean(make_engine: EngineFactory) -> None:
