@@ -31,7 +31,8 @@ from kitsu_tui.soak.summary import SoakTally
 from kitsu_tui.soak.turntaking import format_score
 from kitsu_tui.telemetry.system import current_rss_mb, ensure_telemetry, peak_rss_mb
 
-BENCH_STAGES = ("first_audio", "endpointing", "asr_final", "llm_first_token", "first_clause", "tts_first_audio", "total")
+BENCH_STAGES = ("first_audio", "endpointing", "transcript_ready", "asr_final", "llm_wait", "llm_first_token", "first_clause",
+                "tts_first_audio", "total")
 
 VOICE_LINES = (
     "Hey Kitsu, what game are we playing today?", "What is your favorite snack?", "How was your day?",
