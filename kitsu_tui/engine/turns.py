@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -144,7 +145,8 @@ class TurnRunner:
         loop = asyncio.get_running_loop()
 
         def report(prob: float | None) -> None:
-            loop.call_soon_threadsafe(settle_verdict, verdict, prob)
+            with contextlib.suppress(RuntimeError):  # the loop closed (shutdown): nobody waits for the verdict
+                loop.call_soon_threadsafe(settle_verdict, verdict, prob)
 
         return report
 
