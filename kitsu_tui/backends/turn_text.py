@@ -29,13 +29,11 @@ class TextTurn:
         self.model_path = model_path
         self.threads = threads
         self._llm: Any = None
-        self._llama_cpp: Any = None
         self._ends: np.ndarray = np.zeros(0, dtype=np.intp)
 
     def load(self) -> None:
         """Open the GGUF model on a small context and find the tokens that end a sentence."""
         try:
-            import llama_cpp
             from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - llama-cpp-python is a core dependency
             raise BackendError(f"llama-cpp-python is not installed: {exc}") from exc
@@ -49,7 +47,6 @@ class TextTurn:
         if not ends.size:
             raise BackendError(f"{path}: no sentence-ending tokens in its vocabulary")
         self._ends = ends
-        self._llama_cpp = llama_cpp
         self._llm = llm
 
     def end_prob(self, text: str) -> float:
