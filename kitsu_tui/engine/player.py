@@ -55,6 +55,8 @@ class Segment:
     end: int = 0
     started: bool = False
     started_at: float = 0.0
+    placed_at: float = 0.0
+    """When its audio was written: it cannot have started playing before that."""
     done: asyncio.Future[str] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
     def played_text(self, played_samples: int) -> str:
@@ -145,6 +147,7 @@ class Player:
         if self.lost is not None:
             self._finish(segment, "", interrupted=True, reason=LOST_REASON)
             return
+        segment.placed_at = time.monotonic()
         segment.start = self._written
         segment.end = segment.start + segment.audio.size
         self._written = segment.end
@@ -272,7 +275,8 @@ class Player:
             seg = self._segments[0]
             if not seg.started and played > seg.start:
                 seg.started = True
-                seg.started_at = time.monotonic() - (played - seg.start) / self.output.sample_rate
+                estimate = time.monotonic() - (played - seg.start) / self.output.sample_rate
+                seg.started_at = max(estimate, seg.placed_at)  # a coarse played counter must not date it earlier
                 self._emit(SentenceStateChanged(turn_id=seg.turn_id, index=seg.index,
                                                 status=SentenceStatus.PLAYING,
                                                 duration_s=seg.audio.size / self.output.sample_rate))
