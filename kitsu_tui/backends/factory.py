@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from kitsu_tui.backends.asr_whisper import WhisperAsr, whisper_language
 from kitsu_tui.backends.base import BackendError, Backends, LlmBackend, TtsBackend
+from kitsu_tui.backends.gguf_fast import default_cache_dir
 from kitsu_tui.backends.llm_llama import LlamaLlm
 from kitsu_tui.backends.llm_openai import OpenAiLlm
 from kitsu_tui.backends.tts_coqui import CoquiTts
@@ -142,6 +143,7 @@ def build_backends(settings: Settings, persona: Persona | None = None) -> Backen
         no_speech_threshold=settings.asr.no_speech_threshold,
         fast_window=settings.asr.fast_window,
     )
+    q8_dir = (settings.llm.cache_dir or default_cache_dir()) if settings.llm.embedded_q8 else None
     llm: LlmBackend
     if settings.llm.backend == "openai":
         llm = OpenAiLlm(
@@ -157,7 +159,8 @@ def build_backends(settings: Settings, persona: Persona | None = None) -> Backen
             n_ctx=settings.llm.n_ctx,
             n_threads=settings.llm.n_threads,
             n_gpu_layers=settings.llm.n_gpu_layers,
+            q8_dir=q8_dir,
         )
     turn = SmartTurn(settings.vad.turn_model_path) if settings.vad.endpointing == "smart-turn" else None
-    sentence = TextTurn(settings.vad.sentence_model_path) if settings.vad.endpointing == "sentence" else None
+    sentence = TextTurn(settings.vad.sentence_model_path, q8_dir=q8_dir) if settings.vad.endpointing == "sentence" else None
     return Backends(vad=vad, asr=asr, llm=llm, tts=build_tts(settings.tts, persona), turn=turn, sentence=sentence)

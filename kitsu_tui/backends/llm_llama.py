@@ -6,13 +6,14 @@ import ctypes
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from kitsu_tui.backends.base import BackendError, ChatMessage, GenerationParams
-from kitsu_tui.backends.models import gguf_path
+from kitsu_tui.backends.gguf_fast import model_file
 from kitsu_tui.backends.turn_text import last_token_share, sentence_end_tokens
 
 log = logging.getLogger(__name__)
@@ -142,8 +143,11 @@ class LlamaLlm:
         n_threads: int = 2,
         n_gpu_layers: int = 0,
         chat_format: str | None = None,
+        q8_dir: Path | None = None,
     ) -> None:
         self.model_path = model_path
+        self.q8_dir = q8_dir
+        """Where the embedded model's Q8_0 copy is kept (None: the shipped Q4_1 file; see gguf_fast)."""
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.n_gpu_layers = n_gpu_layers
@@ -156,11 +160,11 @@ class LlamaLlm:
 
     def load(self) -> None:
         """Open the GGUF (quietly: verbose=False keeps llama.cpp's C logging off the terminal)."""
-        path = gguf_path(self.model_path)
         try:
             import llama_cpp
         except ImportError as exc:
             raise BackendError(f"llama-cpp-python is not installed: {LLAMA_HINT}") from exc
+        path = model_file(self.model_path, self.q8_dir, self.n_threads)
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(path),

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from kitsu_tui.backends.base import BackendError
-from kitsu_tui.backends.models import gguf_path
+from kitsu_tui.backends.gguf_fast import model_file
 
 MAX_WORDS = 40
 """Only the transcript's last words are read: the end of a turn is decided by how it ends."""
@@ -25,9 +25,11 @@ class TextTurn:
     the end of the message, against a word that would carry the sentence on ("I think the best part of the").
     """
 
-    def __init__(self, model_path: str = "embedded", threads: int = 1) -> None:
+    def __init__(self, model_path: str = "embedded", threads: int = 1, q8_dir: Path | None = None) -> None:
         self.model_path = model_path
         self.threads = threads
+        self.q8_dir = q8_dir
+        """Where the embedded model's Q8_0 copy is kept (None: the shipped Q4_1 file)."""
         self._llm: Any = None
         self._ends: np.ndarray = np.zeros(0, dtype=np.intp)
 
@@ -37,7 +39,7 @@ class TextTurn:
             from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - llama-cpp-python is a core dependency
             raise BackendError(f"llama-cpp-python is not installed: {exc}") from exc
-        path: Path = gguf_path(self.model_path)
+        path = model_file(self.model_path, self.q8_dir, self.threads)
         # n_threads_batch too: left to its default (every core) it opens an OpenMP team on the VAD's thread whose
         # idle worker spins beside the reply's llama.cpp threads, and the reply decoded at half speed (measured:
         # 10.8 -> 21.8 ms per token on 2 cores, for good, once this model had run once).
