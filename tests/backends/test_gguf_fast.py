@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ def next_token_logprobs(path: Path) -> list[np.ndarray]:
     """log P(next token) after each prompt, from the GGUF at `path`."""
     from llama_cpp import Llama
 
-    llm = Llama(model_path=str(path), n_ctx=256, n_threads=2, n_threads_batch=2, verbose=False)
+    llm: Any = Llama(model_path=str(path), n_ctx=256, n_threads=2, n_threads_batch=2, verbose=False)
     out = []
     for prompt in PROMPTS:
         llm.reset()
