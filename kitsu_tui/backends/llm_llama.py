@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import ctypes
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from kitsu_tui.backends.base import BackendError, ChatMessage, GenerationParams
-from kitsu_tui.backends.gguf_fast import model_file
+from kitsu_tui.backends.gguf_fast import Q8Dir, model_file
+from kitsu_tui.backends.llm_mood import MoodTagConstraint, forced_mood
 from kitsu_tui.backends.turn_text import last_token_share, sentence_end_tokens
 
 log = logging.getLogger(__name__)
@@ -26,35 +26,6 @@ REPEAT_DAMPING = 3.0
 
 Logits = npt.NDArray[np.single]
 TokenIds = npt.NDArray[np.intc]
-
-
-class MoodTagConstraint:
-    """Logits processor: the reply's first tokens must spell one of the `[mood]` tags; after that it steps aside.
-
-    Cheaper than a GBNF grammar, which llama.cpp would evaluate against the whole vocabulary on every token of
-    the reply: this masks two to four tokens, then each call returns at once. The model still picks the mood.
-    """
-
-    def __init__(self, sequences: list[list[int]]) -> None:
-        self.sequences = [seq for seq in sequences if seq]
-        self.done = not self.sequences
-        self._start: int | None = None
-
-    def __call__(self, input_ids: TokenIds, scores: Logits) -> Logits:
-        if self.done:
-            return scores
-        if self._start is None:
-            self._start = len(input_ids)  # the first call sees exactly the prompt
-        generated = [int(t) for t in input_ids[self._start :]]
-        step = len(generated)
-        allowed = {seq[step] for seq in self.sequences if len(seq) > step and seq[:step] == generated}
-        if not allowed:
-            self.done = True
-            return scores
-        ids = np.fromiter(allowed, dtype=np.intp, count=len(allowed))
-        masked = np.full_like(scores, -np.inf)
-        masked[ids] = scores[ids]
-        return masked
 
 
 class RepeatDamper:
@@ -103,6 +74,18 @@ class KvState:
     n_tokens: int
 
 
+@dataclass
+class PromptTokens:
+    """A chat prompt as the GGUF's template formats it: its tokens and how the chat handler would stop."""
+
+    tokens: list[int]
+    head: int
+    """Tokens up to the end of the last user message's text (0: the prompt cannot be split there)."""
+    stop: list[str]
+    criteria: Any
+    """The template's stopping criteria (its end-of-turn token ids), or None."""
+
+
 def save_kv_state(llm: Any) -> KvState:
     """Copy the context's state once into a C buffer.
 
@@ -143,11 +126,11 @@ class LlamaLlm:
         n_threads: int = 2,
         n_gpu_layers: int = 0,
         chat_format: str | None = None,
-        q8_dir: Path | None = None,
+        q8_dir: Q8Dir = "default",
     ) -> None:
         self.model_path = model_path
         self.q8_dir = q8_dir
-        """Where the embedded model's Q8_0 copy is kept (None: the shipped Q4_1 file; see gguf_fast)."""
+        """Where the embedded model's Q8_0 copy is kept ("default": the user cache; None: the shipped Q4_1 file; see gguf_fast)."""
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.n_gpu_layers = n_gpu_layers
@@ -192,34 +175,69 @@ class LlamaLlm:
     ) -> Iterator[str]:
         """Yield reply text pieces; should_stop() is checked after every token and ends generation at once."""
         llm = self._require()
-        if params.on_message_end is not None:
-            params.on_message_end(self._message_end(llm, messages))
         try:
-            chunks = llm.create_chat_completion(
-                messages=to_openai_messages(messages),
-                stream=True,
-                max_tokens=params.max_tokens,
-                temperature=params.temperature,
-                top_p=params.top_p,
-                repeat_penalty=params.repeat_penalty,
-                presence_penalty=params.presence_penalty,
-                frequency_penalty=params.frequency_penalty,
-                stop=list(params.stop) or None,
-                logits_processor=self._processors(llm, params),
-            )
+            prompt = self._prompt(llm, messages)
+        except ValueError as exc:
+            raise BackendError(f"LLM prompt rejected: {one_line(exc)}") from exc
+        if params.on_message_end is not None:
+            params.on_message_end(self._message_end(llm, prompt))
+        try:
+            pieces = (self._from_tokens(llm, prompt, params, should_stop) if prompt is not None
+                      else self._from_chat(llm, messages, params))
         except ValueError as exc:  # e.g. the prompt does not fit n_ctx
             raise BackendError(f"LLM prompt rejected: {one_line(exc)} (lower llm.history_turns or raise llm.n_ctx)") from exc
         try:
-            for chunk in chunks:
+            for piece in pieces:
                 if should_stop():
                     return
-                piece = chunk["choices"][0]["delta"].get("content")
                 if piece:
                     yield piece
                 if should_stop():
                     return
         except ValueError as exc:
             raise BackendError(f"LLM generation failed: {one_line(exc)} (raise llm.n_ctx?)") from exc
+        finally:
+            pieces.close()
+
+    def _sampling(self, params: GenerationParams) -> dict[str, Any]:
+        """create_completion's sampling arguments for `params` (the chat handler's defaults otherwise)."""
+        return {"temperature": params.temperature, "top_p": params.top_p, "repeat_penalty": params.repeat_penalty,
+                "presence_penalty": params.presence_penalty, "frequency_penalty": params.frequency_penalty}
+
+    def _from_chat(self, llm: Any, messages: list[ChatMessage], params: GenerationParams) -> Generator[str, None, None]:
+        """The reply through llama.cpp's chat handler (a chat format other than the GGUF's own template)."""
+        chunks = llm.create_chat_completion(
+            messages=to_openai_messages(messages), stream=True, max_tokens=params.max_tokens,
+            stop=list(params.stop) or None, logits_processor=self._processors(llm, params), **self._sampling(params))
+        try:
+            for chunk in chunks:
+                yield chunk["choices"][0]["delta"].get("content") or ""
+        finally:
+            chunks.close()
+
+    def _from_tokens(self, llm: Any, prompt: PromptTokens, params: GenerationParams,
+                     should_stop: Callable[[], bool]) -> Generator[str, None, None]:
+        """The reply from the formatted prompt's tokens, as the chat handler would make it; a mood tag's fixed
+        tokens are read in one batch instead of being decoded one by one (see forced_mood)."""
+        import llama_cpp
+
+        tokens, max_tokens = list(prompt.tokens), params.max_tokens
+        processors = self._processors(llm, params)
+        tag = forced_mood(llm, tokens, [(mood, self._tokens(llm, f"[{mood}]")) for mood in params.mood_tags],
+                          self._sampling(params), self._dampers(llm, params), should_stop) if params.mood_tags else None
+        if tag is not None:
+            text, tag_tokens = tag
+            yield text
+            tokens += tag_tokens
+            max_tokens = max(1, max_tokens - len(tag_tokens))
+            dampers = self._dampers(llm, params)
+            processors = llama_cpp.LogitsProcessorList(dampers) if dampers else None
+        chunks = llm.create_completion(
+            prompt=tokens, stream=True, max_tokens=max_tokens, stop=list(params.stop) + prompt.stop,
+            stopping_criteria=prompt.criteria, logits_processor=processors, **self._sampling(params))
+        try:
+            for chunk in chunks:
+                yield chunk["choices"][0]["text"]
         finally:
             chunks.close()
 
@@ -247,25 +265,33 @@ class LlamaLlm:
         except ValueError as exc:
             raise BackendError(f"LLM warm-up failed: {one_line(exc)} (system prompt longer than llm.n_ctx?)") from exc
 
-    def _message_end(self, llm: Any, messages: list[ChatMessage]) -> float | None:
+    def _prompt(self, llm: Any, messages: list[ChatMessage]) -> PromptTokens | None:
+        """The chat prompt as the GGUF's template formats and tokenizes it; None under another chat format."""
+        if self._formatter is None:
+            return None
+        result = self._formatter(messages=to_openai_messages(messages))
+        prompt = str(result.prompt)
+        add_bos = not result.added_special
+        tokens = [int(t) for t in llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)]
+        stop = [] if result.stop is None else [result.stop] if isinstance(result.stop, str) else list(result.stop)
+        head = 0
+        text = messages[-1].content if messages and messages[-1].role == "user" else ""
+        end = prompt.rfind(text) if text.strip() else -1
+        if end >= 0:
+            cut = [int(t) for t in llm.tokenize(prompt[: end + len(text)].encode("utf-8"), add_bos=add_bos, special=True)]
+            head = len(cut) if len(cut) < len(tokens) and tokens[: len(cut)] == cut else 0
+        return PromptTokens(tokens, head, stop, result.stopping_criteria)
+
+    def _message_end(self, llm: Any, prompt: PromptTokens | None) -> float | None:
         """Prefill the prompt up to the end of the last user message's text and read P(the message ends there).
 
         The reply's prefill passes that point anyway: the rest of the prompt (end of message, the assistant's
-        header) is then read by create_chat_completion from the cache. None when the prompt cannot be split there.
+        header) is then read from the cache. None when the prompt cannot be split there.
         """
-        if self._formatter is None or not messages or messages[-1].role != "user" or not messages[-1].content.strip():
-            return None
+        if prompt is None or not prompt.head or len(prompt.tokens) > self.n_ctx:
+            return None  # the text's last token merges with what follows, or the prompt will be refused anyway
         try:
-            result = self._formatter(messages=to_openai_messages(messages))
-            prompt, text = str(result.prompt), messages[-1].content
-            end = prompt.rfind(text)
-            if end < 0:
-                return None
-            add_bos = not result.added_special
-            full = llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
-            head = llm.tokenize(prompt[: end + len(text)].encode("utf-8"), add_bos=add_bos, special=True)
-            if len(head) >= len(full) or full[: len(head)] != head or len(full) > self.n_ctx:
-                return None  # the text's last token merges with what follows, or the prompt will be refused anyway
+            head = prompt.tokens[: prompt.head]
             cached = llm.longest_token_prefix(llm.input_ids[: llm.n_tokens], head[:-1])
             llm.n_tokens = cached
             llm.eval(head[cached:])
@@ -285,9 +311,12 @@ class LlamaLlm:
         processors: list[Any] = []
         if params.mood_tags:
             processors.append(MoodTagConstraint([self._tokens(llm, f"[{mood}]") for mood in params.mood_tags]))
-        if params.avoid:
-            processors.append(RepeatDamper([self._tokens(llm, f" {reply}") for reply in params.avoid]))
+        processors += self._dampers(llm, params)
         return llama_cpp.LogitsProcessorList(processors) if processors else None
+
+    def _dampers(self, llm: Any, params: GenerationParams) -> list[Any]:
+        """The repetition damper `params` ask for (replies to avoid echoing), as a list of processors."""
+        return [RepeatDamper([self._tokens(llm, f" {reply}") for reply in params.avoid])] if params.avoid else []
 
     @staticmethod
     def _tokens(llm: Any, text: str) -> list[int]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kitsu_tui.backends.base import BackendError
-from kitsu_tui.backends.gguf_fast import model_file
+from kitsu_tui.backends.gguf_fast import Q8Dir, model_file
 
 MAX_WORDS = 40
 """Only the transcript's last words are read: the end of a turn is decided by how it ends."""
@@ -25,11 +24,11 @@ class TextTurn:
     the end of the message, against a word that would carry the sentence on ("I think the best part of the").
     """
 
-    def __init__(self, model_path: str = "embedded", threads: int = 1, q8_dir: Path | None = None) -> None:
+    def __init__(self, model_path: str = "embedded", threads: int = 1, q8_dir: Q8Dir = "default") -> None:
         self.model_path = model_path
         self.threads = threads
         self.q8_dir = q8_dir
-        """Where the embedded model's Q8_0 copy is kept (None: the shipped Q4_1 file)."""
+        """Where the embedded model's Q8_0 copy is kept ("default": the user cache; None: the shipped Q4_1 file)."""
         self._llm: Any = None
         self._ends: np.ndarray = np.zeros(0, dtype=np.intp)
 
