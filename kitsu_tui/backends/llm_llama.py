@@ -14,7 +14,7 @@ import numpy.typing as npt
 from kitsu_tui.backends.base import BackendError, ChatMessage, GenerationParams
 from kitsu_tui.backends.gguf_fast import Q8Dir, model_file
 from kitsu_tui.backends.llm_mood import MoodTagConstraint, forced_mood
-from kitsu_tui.backends.turn_text import last_token_share, sentence_end_tokens
+from kitsu_tui.backends.turn_text import last_token_share, sentence_end_tokens, unpunctuated
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class PromptTokens:
 
     tokens: list[int]
     head: int
-    """Tokens up to the end of the last user message's text (0: the prompt cannot be split there)."""
+    """Tokens up to the end of the last user message's words, before a final . ! or ? (0: no split there)."""
     stop: list[str]
     criteria: Any
     """The template's stopping criteria (its end-of-turn token ids), or None."""
@@ -277,13 +277,15 @@ class LlamaLlm:
         head = 0
         text = messages[-1].content if messages and messages[-1].role == "user" else ""
         end = prompt.rfind(text) if text.strip() else -1
-        if end >= 0:
-            cut = [int(t) for t in llm.tokenize(prompt[: end + len(text)].encode("utf-8"), add_bos=add_bos, special=True)]
+        words = unpunctuated(text)
+        if end >= 0 and words:
+            at = end + text.find(words) + len(words)  # the verdict is read before the text's final . ! or ?
+            cut = [int(t) for t in llm.tokenize(prompt[:at].encode("utf-8"), add_bos=add_bos, special=True)]
             head = len(cut) if len(cut) < len(tokens) and tokens[: len(cut)] == cut else 0
         return PromptTokens(tokens, head, stop, result.stopping_criteria)
 
     def _message_end(self, llm: Any, prompt: PromptTokens | None) -> float | None:
-        """Prefill the prompt up to the end of the last user message's text and read P(the message ends there).
+        """Prefill the prompt up to the end of the last user message's words and read P(the message ends there).
 
         The reply's prefill passes that point anyway: the rest of the prompt (end of message, the assistant's
         header) is then read from the cache. None when the prompt cannot be split there.

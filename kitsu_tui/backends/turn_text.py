@@ -51,17 +51,30 @@ class TextTurn:
         self._llm = llm
 
     def end_prob(self, text: str) -> float:
-        """P(the next token ends the sentence or the message) after `text`, in 0..1."""
+        """P(the next token ends the sentence or the message) after `text` without its final . ! or ?, in 0..1."""
         llm = self._llm
         if llm is None:
             raise BackendError("text turn model used before load()")
-        words = text.strip().split()[-MAX_WORDS:]
+        words = unpunctuated(text).split()[-MAX_WORDS:]
         if not words:
             return 0.0
         tokens = llm.tokenize((PROMPT + " ".join(words)).encode("utf-8"), add_bos=False, special=True)
         llm.reset()
         llm.eval(tokens)
         return last_token_share(llm, self._ends)
+
+
+def unpunctuated(text: str) -> str:
+    """`text` without its final . ! or ? (and the quotes after it): the point where P(the message ends) is read.
+
+    Whisper puts a full stop after most pauses, whole sentence or not ("I was thinking that maybe tomorrow."),
+    so the verdict is read before it, as for a transcript that came without one. An ellipsis stays.
+    """
+    stripped = text.strip()
+    core = stripped.rstrip("\"')]")
+    if not core or core[-1] not in END_MARKS or core.endswith(("..", "…")):
+        return stripped
+    return core.rstrip(END_MARKS).rstrip()
 
 
 def sentence_end_tokens(llm: Any) -> np.ndarray:

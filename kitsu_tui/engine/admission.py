@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from kitsu_tui.engine.endpoint import Cue, transcript_cue
+from kitsu_tui.engine.endpoint import VERDICT_CUES, transcript_cue
 from kitsu_tui.engine.events import Event, ModerationDecided, PlaybackStarted, Source, TurnRejected
 from kitsu_tui.engine.listener import Utterance
 from kitsu_tui.engine.llmhealth import llm_failing
@@ -153,8 +153,8 @@ class Admission:
                 or show.panicked or show.paused or not show.module_on("llm")):
             return None
         loop = asyncio.get_running_loop()
-        unsure = self._settings.vad.endpointing == "sentence" and transcript_cue(utt.text) is Cue.UNSURE
-        verdict = loop.create_future() if unsure else None  # punctuation decides the other transcripts
+        asked = self._settings.vad.endpointing == "sentence" and transcript_cue(utt.text) in VERDICT_CUES
+        verdict = loop.create_future() if asked else None  # a trailing-off transcript already waits the longest
         turn = Turn(self._queue.next_id(), Source.VOICE, utt.text, arrived=utt.speech_end,
                     speech_start=utt.speech_start, utterance_id=utt.utterance_id,
                     confirmed=loop.create_future(), message_end=verdict)

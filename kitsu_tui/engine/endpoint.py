@@ -41,9 +41,15 @@ def transcript_cue(text: str) -> Cue:
     return Cue.UNFINISHED if last in DANGLING else Cue.UNSURE
 
 
+#: The cues a sentence verdict is asked for: it settles an unsure transcript, and checks a finished-looking one.
+VERDICT_CUES = frozenset([Cue.UNSURE, Cue.FINISHED])
+
+
 def sentence_cue(settings: VadSettings, cue: Cue | None, sentence_prob: float | None) -> Cue | None:
-    """An unsure cue settled by the sentence model's P(the sentence ends here); other cues stand as they are."""
-    if cue is not Cue.UNSURE or sentence_prob is None:
+    """An unsure or finished-looking cue settled by the sentence model's P(the sentence ends here), read before the
+    transcript's final punctuation: Whisper writes "I was thinking that maybe tomorrow." at a pause for breath too.
+    An unfinished cue stands (it already waits the longest)."""
+    if cue not in VERDICT_CUES or sentence_prob is None:
         return cue
     if sentence_prob >= settings.sentence_threshold:
         return Cue.FINISHED

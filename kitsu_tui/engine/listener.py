@@ -18,7 +18,7 @@ from kitsu_tui.backends.base import AsrBackend, AsrResult, SentenceModel, TurnMo
 from kitsu_tui.backends.worker import ModelWorker
 from kitsu_tui.config.settings import AsrSettings, VadSettings
 from kitsu_tui.engine.continuation import Continuations
-from kitsu_tui.engine.endpoint import Cue, required_silence_ms, transcript_cue
+from kitsu_tui.engine.endpoint import VERDICT_CUES, Cue, required_silence_ms, transcript_cue
 from kitsu_tui.engine.events import (
     Event,
     MicLevel,
@@ -200,8 +200,8 @@ class Listener:
         return _settled(self._sentence_check)
 
     def _maybe_check_sentence(self, text: str) -> None:
-        """Ask the sentence model whether an unpunctuated early transcript is a whole sentence (VAD's thread)."""
-        if self.sentence_model is not None and transcript_cue(text) is Cue.UNSURE:
+        """Ask the sentence model whether an early transcript (unsure or finished-looking) is a whole sentence (VAD's thread)."""
+        if self.sentence_model is not None and transcript_cue(text) in VERDICT_CUES:
             self._sentence_source = "sentence"
             self._sentence_check = asyncio.ensure_future(self.vad_worker.call(self.sentence_model.end_prob, text))
             self._sentence_check.add_done_callback(_quiet_failure)

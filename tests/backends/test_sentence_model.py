@@ -110,3 +110,17 @@ def test_reading_the_verdict_leaves_the_reply_as_it_was(real_llm: LlamaLlm, pers
     assert split == whole and split.strip()
     half, _ = reply_verdict(real_llm, persona_prompt, "can you tell me about the")
     assert half is not None and half < 0.02
+
+
+def test_a_full_stop_does_not_decide_the_verdict(real_llm: LlamaLlm, persona_prompt: list[ChatMessage],
+                                                 sentence_model: TextTurn) -> None:
+    """Whisper puts a full stop at a pause for breath too: both verdicts are read before the final mark, so a
+    punctuated half is still a half and a punctuated sentence still a sentence (the same value as without it, but for the last bits of a batched prefill)."""
+    for text in ("I was thinking that maybe tomorrow", "can you tell me about the", "what is your favourite snack"):
+        bare, _ = reply_verdict(real_llm, persona_prompt, text)
+        for mark in (".", "?", "!"):
+            marked, _ = reply_verdict(real_llm, persona_prompt, text + mark)
+            assert bare is not None and marked is not None and abs(marked - bare) < 0.01, (text, mark, bare, marked)
+        assert abs(sentence_model.end_prob(text + ".") - sentence_model.end_prob(text)) < 1e-6
+    half, _ = reply_verdict(real_llm, persona_prompt, "I was thinking that maybe tomorrow.")
+    assert half is not None and half < 0.2

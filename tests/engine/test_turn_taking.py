@@ -56,7 +56,7 @@ def test_required_silence_follows_transcript_then_model() -> None:
     assert required_silence_ms(vad, None, 0.9) == 400 and required_silence_ms(vad, None, 0.1) == 650
 
 
-def test_the_sentence_model_settles_only_an_unsure_transcript() -> None:
+def test_the_sentence_model_settles_unsure_and_checks_finished_transcripts() -> None:
     vad = VadSettings(end_silence_ms=400, unfinished_extra_ms=450, unsure_extra_ms=250,
                       sentence_threshold=0.2, sentence_low=0.02)
     assert required_silence_ms(vad, Cue.UNSURE, None, 0.5) == 400  # "tell me a joke about foxes": a sentence
@@ -64,7 +64,10 @@ def test_the_sentence_model_settles_only_an_unsure_transcript() -> None:
     assert required_silence_ms(vad, Cue.UNSURE, None, 0.01) == 850  # "the best part of the": the cap
     assert required_silence_ms(vad, Cue.UNSURE, None, None) == 650  # still reading: the unsure wait
     assert required_silence_ms(vad, Cue.UNFINISHED, None, 0.9) == 850  # never shortens a trailing-off transcript
-    assert required_silence_ms(vad, Cue.FINISHED, None, 0.001) == 400  # punctuation already said it
+    assert required_silence_ms(vad, Cue.FINISHED, None, 0.6) == 400  # "Tell me a joke about foxes."
+    assert required_silence_ms(vad, Cue.FINISHED, None, 0.1) == 650  # a full stop Whisper put at a pause
+    assert required_silence_ms(vad, Cue.FINISHED, None, 0.001) == 850  # "I was thinking that maybe tomorrow."
+    assert required_silence_ms(vad, Cue.FINISHED, None, None) == 400  # no verdict (yet): the full stop stands
     assert required_silence_ms(vad, None, None, 0.9) == 400
 
 
@@ -204,9 +207,11 @@ class ScriptedSentenceModel:
 @pytest.mark.parametrize(("text", "prob", "low", "high", "asked"), [
     ("tell me a joke about foxes", 0.6, 350, 560, True),  # unsure, but a sentence: the base silence
     ("I was thinking that maybe tomorrow", 0.005, 950, 1200, True),  # unsure and hanging: the cap
-    ("Can you recommend a game?", 0.001, 350, 560, False),  # punctuation decides; the model is not asked
+    ("Can you recommend a game?", 0.6, 350, 560, True),  # a full stop the model agrees with: the base silence
+    ("I was thinking that maybe tomorrow.", 0.005, 950, 1200, True),  # a full stop Whisper put at a pause: the cap
+    ("so I was thinking about", 0.9, 950, 1200, False),  # trailing off: the cap; the model is not asked
 ])
-async def test_sentence_model_settles_an_unpunctuated_transcript(
+async def test_sentence_model_settles_an_early_transcript(
         make_engine: EngineFactory, tmp_path: Path, text: str, prob: float, low: float, high: float,
         asked: bool) -> None:
     model = ScriptedSentenceModel(prob)
