@@ -222,6 +222,8 @@ class LlamaLlm:
         import llama_cpp
 
         tokens, max_tokens = list(prompt.tokens), params.max_tokens
+        if len(tokens) + 4 >= self.n_ctx:  # the tag's tokens must fit too; create_completion's own check, earlier
+            raise ValueError(f"Requested tokens ({len(tokens)}) exceed context window of {self.n_ctx}")
         processors = self._processors(llm, params)
         tag = forced_mood(llm, tokens, [(mood, self._tokens(llm, f"[{mood}]")) for mood in params.mood_tags],
                           self._sampling(params), self._dampers(llm, params), should_stop) if params.mood_tags else None

@@ -72,3 +72,16 @@ def test_a_stop_before_the_tag_yields_nothing(real_llm: LlamaLlm,
     prefix, moods = persona
     params = GenerationParams(max_tokens=12, temperature=0.7, mood_tags=moods)
     assert list(real_llm.stream([*prefix, ChatMessage("user", "hi")], params, lambda: True)) == []
+
+
+def test_a_prompt_longer_than_the_context_is_one_line_with_moods() -> None:
+    """With mood tags the reply is read from tokens: a prompt that cannot fit is still the one-line n_ctx error."""
+    from kitsu_tui.backends.base import BackendError
+    from kitsu_tui.backends.llm_llama import LlamaLlm
+
+    small = LlamaLlm(n_ctx=256)
+    small.load()
+    params = GenerationParams(max_tokens=8, mood_tags=("happy", "sad"))
+    with pytest.raises(BackendError) as exc:
+        list(small.stream([ChatMessage("user", "fox " * 600)], params, lambda: False))
+    assert "n_ctx" in str(exc.value) and "\n" not in str(exc.value)
