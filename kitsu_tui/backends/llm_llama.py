@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from kitsu_tui.backends.base import BackendError, ChatMessage, GenerationParams
 from kitsu_tui.backends.gguf_fast import Q8Dir, model_file
-from kitsu_tui.backends.llm_mood import MoodTagConstraint, forced_mood
+from kitsu_tui.backends.llm_mood import Logits, MoodTagConstraint, TokenIds, forced_mood
 from kitsu_tui.backends.turn_text import last_token_share, sentence_end_tokens, unpunctuated
 
 log = logging.getLogger(__name__)
@@ -24,8 +23,6 @@ REPEAT_CONTEXT = 3
 REPEAT_DAMPING = 3.0
 """Logit subtracted from such a token: earlier replies' phrases become unlikely, not impossible."""
 
-Logits = npt.NDArray[np.single]
-TokenIds = npt.NDArray[np.intc]
 
 
 class RepeatDamper:
@@ -224,16 +221,17 @@ class LlamaLlm:
         tokens, max_tokens = list(prompt.tokens), params.max_tokens
         if len(tokens) + 4 >= self.n_ctx:  # the tag's tokens must fit too; create_completion's own check, earlier
             raise ValueError(f"Requested tokens ({len(tokens)}) exceed context window of {self.n_ctx}")
-        processors = self._processors(llm, params)
+        dampers = self._dampers(llm, params)  # stateless: one set serves the tag's choice and the reply
         tag = forced_mood(llm, tokens, [(mood, self._tokens(llm, f"[{mood}]")) for mood in params.mood_tags],
-                          self._sampling(params), self._dampers(llm, params), should_stop) if params.mood_tags else None
+                          self._sampling(params), dampers, should_stop) if params.mood_tags else None
         if tag is not None:
             text, tag_tokens = tag
             yield text
             tokens += tag_tokens
             max_tokens = max(1, max_tokens - len(tag_tokens))
-            dampers = self._dampers(llm, params)
             processors = llama_cpp.LogitsProcessorList(dampers) if dampers else None
+        else:
+            processors = self._processors(llm, params, dampers)
         chunks = llm.create_completion(
             prompt=tokens, stream=True, max_tokens=max_tokens, stop=list(params.stop) + prompt.stop,
             stopping_criteria=prompt.criteria, logits_processor=processors, **self._sampling(params))
@@ -308,14 +306,14 @@ class LlamaLlm:
         """The model is loaded and its tokenizer answers (no generation: the conversation's KV cache stays)."""
         return bool(self._tokens(self._require(), "ok"))
 
-    def _processors(self, llm: Any, params: GenerationParams) -> Any:
-        """The logits processors `params` ask for (mood tag, repetition damping), or None."""
+    def _processors(self, llm: Any, params: GenerationParams, dampers: list[Any] | None = None) -> Any:
+        """The logits processors `params` ask for (mood tag, repetition damping: `dampers` when already made), or None."""
         import llama_cpp
 
         processors: list[Any] = []
         if params.mood_tags:
             processors.append(MoodTagConstraint([self._tokens(llm, f"[{mood}]") for mood in params.mood_tags]))
-        processors += self._dampers(llm, params)
+        processors += self._dampers(llm, params) if dampers is None else dampers
         return llama_cpp.LogitsProcessorList(processors) if processors else None
 
     def _dampers(self, llm: Any, params: GenerationParams) -> list[Any]:
