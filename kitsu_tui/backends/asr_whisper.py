@@ -45,8 +45,12 @@ class WhisperAsr:
         language: str | None = "en",
         no_speech_threshold: float = 0.6,
         fast_window: bool = True,
+        replicas: int = 2,
     ) -> None:
         self.fast_window = fast_window
+        self.replicas = replicas
+        """Model copies that run calls side by side (one per ASR worker thread): CTranslate2 queues concurrent calls
+        to one copy, so a partial still running when the person stops would hold back the final transcript."""
         """Finals of clips under ~25 s also use the short encoder window (measured: 0.15 s vs 0.65 s, same words)."""
         self.model_ref = model
         self.device = device
@@ -71,7 +75,7 @@ class WhisperAsr:
                 device=self.device,
                 compute_type=self.compute_type,
                 cpu_threads=self.cpu_threads,
-                num_workers=1,
+                num_workers=self.replicas,
                 local_files_only=True,
             )
         except Exception as exc:  # ctranslate2 raises RuntimeError/ValueError, the hub raises its own types

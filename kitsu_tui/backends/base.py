@@ -140,6 +140,14 @@ class AsideCompletion(Protocol):
 
 
 @runtime_checkable
+class PromptPrefill(Protocol):
+    """An LLM that can read a prompt into its cache ahead of the reply (the words heard while the person still talks)."""
+
+    def prefill(self, messages: list[ChatMessage]) -> int:
+        """Read `messages` up to just before the last user message's final word; returns the tokens read (0: none)."""
+
+
+@runtime_checkable
 class LanguageAware(Protocol):
     """An ASR whose spoken language can be switched at run time (a persona switch)."""
 

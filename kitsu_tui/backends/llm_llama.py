@@ -302,6 +302,26 @@ class LlamaLlm:
             log.debug("could not read the message's end off the prompt", exc_info=True)
             return None
 
+    def prefill(self, messages: list[ChatMessage]) -> int:
+        """Read the prompt up to the last user message's words into the KV cache, without replying (a partial
+        transcript while the person still talks): the reply, started on the final transcript, then reads only
+        what changed. The last word's token is left out (the final transcript may end it differently)."""
+        llm = self._require()
+        try:
+            prompt = self._prompt(llm, messages)
+            if prompt is None or prompt.head < 2 or prompt.head >= self.n_ctx:
+                return 0
+            head = prompt.tokens[: prompt.head - 1]
+            cached = int(llm.longest_token_prefix(llm.input_ids[: llm.n_tokens], head))
+            if cached >= len(head):
+                return 0
+            llm.n_tokens = cached
+            llm.eval(head[cached:])
+            return len(head) - cached
+        except Exception:  # a head start only: the reply reads its prompt anyway
+            log.debug("could not prefill the prompt", exc_info=True)
+            return 0
+
     def probe(self) -> bool:
         """The model is loaded and its tokenizer answers (no generation: the conversation's KV cache stays)."""
         return bool(self._tokens(self._require(), "ok"))

@@ -86,7 +86,7 @@ class VadSettings(Section):
     """Silence after which the turn model is asked (smart-turn); a finished transcript it calls complete ends here."""
     turn_threshold: float = Field(0.5, ge=0.05, le=0.95)
     """P(complete) from the turn model at or above which the turn counts as complete."""
-    speculative_after_ms: int = Field(64, ge=32, le=2000)
+    speculative_after_ms: int = Field(32, ge=32, le=2000)
     """Silence after which the speculative final ASR starts (discarded if speech resumes)."""
 
 
@@ -212,6 +212,9 @@ class EngineSettings(Section):
     """Pause the LLM while a reply's first sentence is synthesized, so that speech starts sooner on a small CPU."""
     speculative_reply: bool = True
     """Start the reply on the early transcript during the endpointing silence; audio waits for the endpoint."""
+    prefill_partials: bool = True
+    """Read the conversation and the words heard so far into the LLM's cache while the person still talks (when no
+    turn runs): the reply then reads only the last words."""
     join_window_ms: int = Field(3000, ge=0, le=15000)
     """Speech starting this soon after an endpoint continues that utterance (0 = never join)."""
     join_max_heard_ms: int = Field(1500, ge=0, le=15000)

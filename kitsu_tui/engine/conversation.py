@@ -8,7 +8,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from kitsu_tui.backends.base import AsideCompletion, BackendError, Backends, ChatMessage, GenerationParams
+from kitsu_tui.backends.base import (
+    AsideCompletion,
+    BackendError,
+    Backends,
+    ChatMessage,
+    GenerationParams,
+    PromptPrefill,
+)
 from kitsu_tui.backends.worker import ModelWorker
 from kitsu_tui.engine.events import Event, Source, StageError
 from kitsu_tui.engine.hygiene import RECENT_REPLIES
@@ -48,6 +55,8 @@ class Conversation:
         self._cache_key: tuple[int, str] | None = None
         self._prefix: list[ChatMessage] = []
         self._notes: list[str] = []
+        self._prefilling = False
+        """A partial transcript is being read into the LLM's cache (at most one at a time)."""
 
     # --- prompts ----------------------------------------------------------------------------
 
@@ -83,6 +92,29 @@ class Conversation:
         name = _NAME_RE.sub("_", turn.author)[:64] if turn.source == Source.CHAT else ""
         messages.append(ChatMessage("user", turn.text, name=name))
         return messages
+
+    async def prefill(self, partial: str) -> int:
+        """While the person still talks: read the conversation and the words heard so far (all but the last, which
+        may still change) into the LLM's cache, so the reply started on the final transcript reads only the rest.
+
+        Skipped when the LLM is off, a turn wants it, a prefill is already running, or the LLM cannot do it.
+        Returns the tokens read.
+        """
+        llm = self._backends.llm
+        words = partial.split()[:-1]
+        if (len(words) < 2 or self._prefilling or not self._llm_ready() or self._llm_wanted()
+                or not isinstance(llm, PromptPrefill)):
+            return 0
+        self._prefilling = True
+        try:
+            messages = await self.conversation()
+            messages.append(ChatMessage("user", " ".join(words)))
+            return await self._llm_worker.call(llm.prefill, messages)
+        except Exception:
+            log.debug("prefilling the partial transcript failed", exc_info=True)
+            return 0
+        finally:
+            self._prefilling = False
 
     def stop_sequences(self) -> tuple[str, ...]:
         """Stop strings for a reply: role markers, speaker labels (the persona's own too) and the persona's extras."""

@@ -84,6 +84,7 @@ class Engine(ShowControls):
         self.bus.add_listener(self.idle.observe)
         self.bus.add_listener(self.admission.observe)
         self.bus.add_listener(_log_moderation)
+        self._prefills: set[asyncio.Task[int]] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self.listen_tasks: list[asyncio.Task[Any]] = []
 
@@ -154,6 +155,7 @@ class Engine(ShowControls):
             on_tentative=admission.on_tentative, on_tentative_cancelled=admission.on_tentative_cancelled,
             turn_model=self.backends.turn, on_continuation=admission.on_continuation, hold_floor=admission.hold_floor,
             join_window_ms=self.settings.engine.join_window_ms, sentence_model=self.backends.sentence,
+            on_partial=self._prefill_partial,
         )
         self.set_module_state("mic", ModuleState.ON, source.name)
         try:
@@ -162,6 +164,14 @@ class Engine(ShowControls):
             log.exception("input %s failed", source.name)
             self.set_module_state("mic", ModuleState.ERROR, str(exc))
             self.notice("error", f"microphone: {exc}")
+
+    def _prefill_partial(self, text: str) -> None:
+        """A partial transcript heard while the person still talks and no turn runs: read into the LLM's cache
+        ahead of the reply (never once silence began: then the early transcript's reply needs the cores)."""
+        if self.settings.engine.prefill_partials and not self.queue.busy and not self.show.panicked:
+            task = asyncio.get_running_loop().create_task(self.conversation.prefill(text))
+            self._prefills.add(task)
+            task.add_done_callback(self._prefills.discard)
 
     def _listening(self) -> bool:
         show = self.show

@@ -70,6 +70,7 @@ class Listener:
         hold_floor: Callable[[int, bool], None] | None = None,
         join_window_ms: int = 0,
         sentence_model: SentenceModel | None = None,
+        on_partial: Callable[[str], None] | None = None,
     ) -> None:
         self.vad, self.asr = vad, asr
         self.vad_worker, self.asr_worker = vad_worker, asr_worker
@@ -102,6 +103,8 @@ class Listener:
         self._sentence_source = "sentence"
         """Who gave the sentence verdict: the reply's own prompt ("reply") or the sentence model ("sentence")."""
         self._join = Continuations(join_window_ms, on_continuation, hold_floor)
+        self._on_partial = on_partial
+        """Told each partial transcript that arrives while the person is still talking (not once silence began)."""
 
     async def run(self, source: AudioInput) -> None:
         """Process frames until the source ends."""
@@ -274,6 +277,8 @@ class Listener:
             result = await self._transcribe(final=False)
             if result.text and uid == self._utterance_id and self._in_speech:
                 self._emit(TranscriptPartial(text=result.text))
+                if self._on_partial is not None and self._silence_s == 0.0:
+                    self._on_partial(result.text)
 
         self._partial_task = asyncio.create_task(partial())
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import numpy as np
 
 from kitsu_tui.audio.inputs import WavFileInput
 from kitsu_tui.audio.wav import write_wav
+from kitsu_tui.backends.base import AsrResult, Audio, ChatMessage
 from kitsu_tui.backends.fakes import FakeAsr, FakeLlm
 
-from .conftest import EngineFactory
+from .conftest import EngineFactory, make_settings
 
 
 def burst_wav(path: Path, speech_s: float, rate: int = 16000) -> Path:
@@ -99,3 +101,54 @@ async def test_unfinished_sentence_waits_longer_before_answering(make_engine: En
     endpointing = engine.records[-1]["latency_ms"]["endpointing"]
     extra = engine.settings.vad.unfinished_extra_ms
     assert endpointing >= engine.settings.vad.end_silence_ms + extra - 40, endpointing
+
+
+class PrefillLlm(FakeLlm):
+    """A FakeLlm that also takes prompts ahead of the reply, noting what it was given and when."""
+
+    def __init__(self, replies: list[str]) -> None:
+        super().__init__(replies)
+        self.prefilled: list[tuple[float, list[ChatMessage]]] = []
+
+    def prefill(self, messages: list[ChatMessage]) -> int:
+        """Note the prompt; a real model would read it into its cache."""
+        self.prefilled.append((time.monotonic(), list(messages)))
+        return len(messages)
+
+
+class WordyPartials(FakeAsr):
+    """Partials give the upcoming transcript's first three words (enough for a prefill)."""
+
+    def transcribe(self, audio: Audio, hotwords: str = "", partial: bool = False) -> AsrResult:
+        if partial and self.transcripts:
+            self.calls.append((int(audio.size), partial))
+            return AsrResult(text=" ".join(self.transcripts[0].split()[:3]))
+        return super().transcribe(audio, hotwords, partial)
+
+
+async def test_partial_transcripts_are_read_ahead_while_the_person_talks(make_engine: EngineFactory,
+                                                                       tmp_path: Path) -> None:
+    """Each partial heard mid-speech goes to the LLM as the conversation plus the words so far, before the speech
+    ends; the reply then comes from the final transcript as usual."""
+    llm = PrefillLlm(["I am great, thanks for asking!"])
+    source = WavFileInput([burst_wav(tmp_path / "a.wav", 2.4)], realtime=True, trailing_silence_s=1.0)
+    engine, rec = await make_engine(asr=WordyPartials(["hello kitsu how are you?"]), llm=llm, inputs=[source])
+    await asyncio.wait_for(engine.wait_inputs_done(), 15)
+    await asyncio.wait_for(engine.wait_idle(), 15)
+    assert llm.prefilled, "no partial was read ahead"
+    ended = rec.of("SpeechEnded")[0].ts
+    for at, messages in llm.prefilled:
+        assert at < ended
+        assert messages[0].role == "system" and messages[-1] == ChatMessage("user", "hello kitsu")  # last word left
+    assert engine.records[-1]["transcript"] == "hello kitsu how are you?"
+    assert engine.records[-1]["spoken"] == "I am great, thanks for asking!"
+
+
+async def test_partials_are_not_read_ahead_when_switched_off(make_engine: EngineFactory, tmp_path: Path) -> None:
+    llm = PrefillLlm(["Okay!"])
+    source = WavFileInput([burst_wav(tmp_path / "a.wav", 2.4)], realtime=True, trailing_silence_s=1.0)
+    engine, _ = await make_engine(asr=WordyPartials(["hello kitsu how are you?"]), llm=llm, inputs=[source],
+                                  settings=make_settings(prefill_partials=False))
+    await asyncio.wait_for(engine.wait_inputs_done(), 15)
+    await asyncio.wait_for(engine.wait_idle(), 15)
+    assert not llm.prefilled and engine.records[-1]["spoken"] == "Okay!"
