@@ -3,32 +3,25 @@ the final transcript reuses it, and says the same."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from kitsu_tui.backends.base import ChatMessage, GenerationParams, PromptPrefill
-from kitsu_tui.config.persona import load_persona
 
 if TYPE_CHECKING:
     from kitsu_tui.backends.llm_llama import LlamaLlm
 
 pytestmark = pytest.mark.models
 
-ROOT = Path(__file__).resolve().parents[2]
 PARTIAL = "I was thinking that maybe tomorrow we"
 FINAL = "I was thinking that maybe tomorrow we could play the new horror game"
 
 
-@pytest.fixture(scope="module")
-def prefix() -> list[ChatMessage]:
+@pytest.fixture
+def prefix(persona_prompt: list[ChatMessage]) -> list[ChatMessage]:
     """The shipped persona's prompt prefix (what every reply's prompt opens with)."""
-    persona = load_persona(ROOT / "personas", "kitsu", ROOT / "prompts")
-    messages = [ChatMessage("system", persona.build_system_prompt(ROOT / "prompts"))]
-    for example in persona.examples:
-        messages += [ChatMessage("user", example.user), ChatMessage("assistant", example.assistant)]
-    return messages
+    return persona_prompt
 
 
 def cached_tokens(llm: LlamaLlm) -> list[int]:

@@ -10,7 +10,6 @@ import pytest
 
 from kitsu_tui.backends.base import BackendError, ChatMessage, GenerationParams
 from kitsu_tui.backends.turn_text import TextTurn
-from kitsu_tui.config.persona import load_persona
 
 if TYPE_CHECKING:
     from kitsu_tui.backends.llm_llama import LlamaLlm
@@ -33,16 +32,6 @@ def separation(scored: list[tuple[str, float]]) -> tuple[list[float], list[float
     assert len(whole) > 40 and len(halves) > 40
     auc = sum((w > h) + 0.5 * (w == h) for w in whole for h in halves) / (len(whole) * len(halves))
     return whole, halves, auc
-
-
-@pytest.fixture(scope="module")
-def persona_prompt() -> list[ChatMessage]:
-    """The shipped persona's cached prompt prefix (system prompt and examples), as a show's first turn sees it."""
-    persona = load_persona(ROOT / "personas", "kitsu", ROOT / "prompts")
-    messages = [ChatMessage("system", persona.build_system_prompt(ROOT / "prompts"))]
-    for example in persona.examples:
-        messages += [ChatMessage("user", example.user), ChatMessage("assistant", example.assistant)]
-    return messages
 
 
 @pytest.fixture(scope="module")
