@@ -17,6 +17,10 @@ SHORT_WINDOW_PAD_FRAMES = 200
 """Partial transcripts encode the clip plus 2 s of padding instead of Whisper's fixed 30 s window."""
 SHORT_WINDOW_MIN_FRAMES = 500
 """Never encode less than 5 s: shorter windows make the decoder loop."""
+SHORT_WINDOW_STEP_FRAMES = 250
+"""Windows come in 2.5 s steps: a few fixed shapes (CTranslate2 keeps buffers per input shape, so free-form sizes
+grow RSS), fine enough that a 4 s clip is not encoded as 10 s (60 held-out clips: 179 -> 152 ms p50, the same RSS,
+word error rate 0.268 -> 0.276)."""
 MAX_FRAMES = 3000
 TOKENS_PER_SECOND = 8
 """Upper bound on speech rate; caps decoding so silence cannot make Whisper babble up to 448 tokens."""
@@ -164,8 +168,7 @@ class WhisperAsr:
         tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
         features = model.feature_extractor(samples)
         frames = max(features.shape[1] + SHORT_WINDOW_PAD_FRAMES, SHORT_WINDOW_MIN_FRAMES)
-        # A few fixed window sizes only: CTranslate2 keeps buffers per input shape, so free-form sizes grow RSS.
-        frames = min(MAX_FRAMES, -(-frames // SHORT_WINDOW_MIN_FRAMES) * SHORT_WINDOW_MIN_FRAMES)
+        frames = min(MAX_FRAMES, -(-frames // SHORT_WINDOW_STEP_FRAMES) * SHORT_WINDOW_STEP_FRAMES)
         window = np.zeros((features.shape[0], frames), dtype=np.float32)
         used = min(frames, features.shape[1])
         window[:, :used] = features[:, :used]

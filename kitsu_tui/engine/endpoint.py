@@ -62,21 +62,25 @@ def required_silence_ms(settings: VadSettings, cue: Cue | None, complete_prob: f
 
     None means not known yet. Transcript rule: finished = end_silence_ms, unsure = + unsure_extra_ms,
     unfinished = + unfinished_extra_ms (the cap). The sentence model turns an unsure cue into finished or
-    unfinished when it is confident. A turn model, when it has spoken, settles what the transcript leaves
+    unfinished when it is confident; a finished one it is not sure of (below sentence_sure) waits
+    sentence_margin_ms more. A turn model, when it has spoken, settles what the transcript leaves
     open: a confident "complete" ends the turn at turn_check_ms, a "not complete" on an unsure transcript
     waits for the cap; it never shortens an unfinished transcript.
     """
     cue = sentence_cue(settings, cue, sentence_prob)
     base = float(settings.end_silence_ms)
+    finished = base  # finished, the model says, but not surely: a pause for breath may follow
+    if sentence_prob is not None and sentence_prob < settings.sentence_sure:
+        finished += settings.sentence_margin_ms
     cap = base + settings.unfinished_extra_ms
     unsure = base + settings.unsure_extra_ms
     if complete_prob is None:
-        return {Cue.FINISHED: base, Cue.UNFINISHED: cap}.get(cue, unsure) if cue is not None else base
+        return {Cue.FINISHED: finished, Cue.UNFINISHED: cap}.get(cue, unsure) if cue is not None else base
     complete = complete_prob >= settings.turn_threshold
     if cue is Cue.UNFINISHED:
         return cap
     if cue is Cue.FINISHED:
-        return float(settings.turn_check_ms) if complete else base
+        return float(settings.turn_check_ms) if complete else finished
     if cue is Cue.UNSURE:
         return base if complete else cap
     return base if complete else unsure  # no transcript yet: the model alone
