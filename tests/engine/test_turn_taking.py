@@ -58,11 +58,11 @@ def test_required_silence_follows_transcript_then_model() -> None:
 
 def test_the_sentence_model_settles_unsure_and_checks_finished_transcripts() -> None:
     vad = VadSettings(end_silence_ms=400, unfinished_extra_ms=450, unsure_extra_ms=250,
-                      sentence_threshold=0.2, sentence_low=0.02, sentence_sure=0.5, sentence_margin_ms=150)
+                      sentence_threshold=0.2, sentence_low=0.02, sentence_sure=0.3, sentence_margin_ms=150)
     assert required_silence_ms(vad, Cue.UNSURE, None, 0.5) == 400  # "tell me a joke about foxes": a sentence
-    assert required_silence_ms(vad, Cue.UNSURE, None, 0.3) == 550  # a sentence, not surely: a little longer
-    assert required_silence_ms(vad, Cue.FINISHED, None, 0.3) == 550
-    assert required_silence_ms(vad, Cue.FINISHED, 0.9, 0.3) == 200  # the turn model's "complete" still ends it
+    assert required_silence_ms(vad, Cue.UNSURE, None, 0.25) == 550  # a sentence, not surely: a little longer
+    assert required_silence_ms(vad, Cue.FINISHED, None, 0.25) == 550
+    assert required_silence_ms(vad, Cue.FINISHED, 0.9, 0.25) == 200  # the turn model's "complete" still ends it
     assert required_silence_ms(vad, Cue.UNSURE, None, 0.1) == 650  # not sure either way: the unsure wait
     assert required_silence_ms(vad, Cue.UNSURE, None, 0.01) == 850  # "the best part of the": the cap
     assert required_silence_ms(vad, Cue.UNSURE, None, None) == 650  # still reading: the unsure wait
