@@ -209,11 +209,16 @@ class EngineSettings(Section):
     """Words needed to interrupt in min_words mode."""
     echo_guard: bool = True
     """Ignore barge-in speech that mostly repeats what kitsu is saying (mic hearing the speakers)."""
-    first_chunk_min_chars: int = Field(4, ge=1, le=200)
-    """A clause must be this long before it is sent to TTS as the first chunk: 4 lets "Okay," "Hey there," or
-    "Oh no," go first (three tokens sooner, and a short synthesis), while "Oh," or "So," stays with what follows."""
-    first_chunk_max_chars: int = Field(60, ge=20, le=2000)
-    """The first chunk is cut at a word boundary past this length when no punctuation came (faster first audio)."""
+    first_chunk_min_chars: int = Field(3, ge=1, le=200)
+    """A clause must be this long before it is sent to TTS as the first chunk: 3 lets "Oh," "So," "Okay," or "Oh no,"
+    go first (a few tokens sooner, and a short synthesis) while the rest of the sentence is written."""
+    first_chunk_max_chars: int = Field(48, ge=20, le=2000)
+    """The first chunk is cut at a word boundary past this length when no punctuation came (faster first audio);
+    never after a word like "the", "my" or "to"."""
+    first_phrase_chars: int = Field(24, ge=0, le=2000)
+    """A first chunk this long with no punctuation yet is cut before the next word that starts a phrase ("that",
+    "when", "to", "about"...), where a speaker would pause; 0 turns this off. Each part is moderated alone and the
+    sentence again as a whole."""
     max_chunk_chars: int = Field(220, ge=40, le=2000)
     """A chunk is cut at a word boundary when no punctuation comes before this many characters."""
     first_audio_priority: bool = True

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from kitsu_tui.engine.endpoint import DANGLING
+
 _SENTENCE_END = ".!?…"
 _CLAUSE_END = ",;:—"
 _CLOSERS = "\"')]}»”’*~"
@@ -11,6 +13,13 @@ _ABBREVIATIONS = frozenset(
     ["mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "prof", "mt", "no", "vol", "fig", "approx", "inc", "ltd", "co"]
 )
 _SPACE = re.compile(r"\s")
+#: Words a long first chunk is cut before when no punctuation came: a phrase starts there, so a speaker pauses.
+PHRASE_STARTS = frozenset(["and", "but", "or", "because", "that", "which", "who", "whose", "when", "while",
+                           "if", "to", "in", "on", "at", "for", "with", "about", "from", "of", "as", "than",
+                           "without", "since", "until", "after", "before", "where", "how", "what", "why"])
+#: Words a chunk never ends on (a cut after them leaves a dangling "the" or "my" in the voice).
+NO_LAST = DANGLING | frozenset(["this", "these", "those", "no", "i", "i'm", "you", "it's", "there", "being"])
+_WORD_AT = re.compile(r"\s+([A-Za-z']+)(?=\s)")
 
 
 class SentenceChunker:
@@ -20,11 +29,14 @@ class SentenceChunker:
     "Dr. Fox" and "e.g. this" are not cut.
     """
 
-    def __init__(self, first_chunk_min_chars: int = 4, max_chunk_chars: int = 220,
-                 first_chunk_max_chars: int = 60) -> None:
+    def __init__(self, first_chunk_min_chars: int = 3, max_chunk_chars: int = 220,
+                 first_chunk_max_chars: int = 48, first_phrase_chars: int = 24) -> None:
         self.first_chunk_min_chars = first_chunk_min_chars
         self.max_chunk_chars = max_chunk_chars
         self.first_chunk_max_chars = max(first_chunk_min_chars + 1, first_chunk_max_chars)
+        self.first_phrase_chars = first_phrase_chars
+        """A first chunk this long with no punctuation yet is cut before the next phrase ("... know | when ...");
+        0 turns the phrase cut off."""
         self._buffer = ""
         self._emitted = 0
 
@@ -58,7 +70,10 @@ class SentenceChunker:
     def _find_cut(self) -> int | None:
         buf = self._buffer
         min_chars = self.first_chunk_min_chars if self._emitted == 0 else max(self.first_chunk_min_chars, 24)
+        phrase = self._phrase_cut(buf) if self._emitted == 0 and self.first_phrase_chars > 0 else None
         for i, ch in enumerate(buf):
+            if phrase is not None and i >= phrase:
+                return phrase  # a phrase starts before any punctuation
             if i + 1 >= len(buf):
                 break  # need lookahead
             nxt = buf[i + 1]
@@ -79,8 +94,18 @@ class SentenceChunker:
             return len(buf)  # no cut before the end: the first chunk goes without waiting a token for the lookahead
         limit = self.first_chunk_max_chars if self._emitted == 0 else self.max_chunk_chars
         if len(buf) > limit:  # no punctuation in sight: cut at a word boundary so speech can start
-            space = buf.rfind(" ", 0, limit)
-            return space if space > 0 else limit
+            return _word_cut(buf, limit)
+        return None
+
+    def _phrase_cut(self, buf: str) -> int | None:
+        """Where a long unpunctuated first chunk ends: before a whole word that starts a phrase, once the chunk is
+        first_phrase_chars long, holds three words and does not end on "the" or "my"; None when there is none yet."""
+        for match in _WORD_AT.finditer(buf, self.first_phrase_chars):
+            if match.group(1).lower() not in PHRASE_STARTS:
+                continue
+            head = buf[: match.start()].split()
+            if len(head) >= 3 and head[-1].lower() not in NO_LAST:
+                return match.start()
         return None
 
     @staticmethod
@@ -104,6 +129,23 @@ class SentenceChunker:
         word = buf[start:dot].lower()
         dotted = "." in word and all(len(part) <= 1 for part in word.split("."))  # e.g. p.m. U.S.
         return word in _ABBREVIATIONS or dotted or (len(word) == 1 and word.isalpha() and word != "i")
+
+
+def ends_sentence(chunk: str) -> bool:
+    """Whether a chunk closes its sentence (. ! ? or …, before any closing quote or bracket)."""
+    return chunk.rstrip(_CLOSERS + " ").endswith(tuple(_SENTENCE_END))
+
+
+def _word_cut(buf: str, limit: int) -> int:
+    """A word boundary before `limit` that does not leave "the" or "my" last (the last boundary when every one does)."""
+    space = buf.rfind(" ", 0, limit)
+    last = space
+    while space > 0:
+        word = buf[:space].split()[-1].lower() if buf[:space].split() else ""
+        if word not in NO_LAST:
+            return space
+        space = buf.rfind(" ", 0, space)
+    return last if last > 0 else limit
 
 
 def _speakable(chunk: str) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from kitsu_tui.engine.chunker import ends_sentence
+
 RECENT_REPLIES = 10
 """How many earlier replies the repetition guard compares against."""
 NGRAM = 3
@@ -24,7 +26,6 @@ _MARKER_RE = re.compile(r"<\|[^|>\s]{1,30}\|?>(?:\s*(?:user|assistant|system)\b)
 _LABEL_RE = re.compile(r"^\s*[\"'“(*-]*\s*(?P<label>[^\s:\"“]{1,30}(?: [^\s:\"“]{1,20}){0,2})\s*:(?:\s+|$)")
 _DIALOGUE_RE = re.compile(rf"\b(?:{SPEECH_VERBS})\b\s*(?::|,?\s*[\"“])", re.IGNORECASE)
 _WORD_RE = re.compile(r"[a-z0-9']+")
-_SENTENCE_END = ".!?…"
 _EMPTY_QUOTES_RE = re.compile(r"\s*(?:\"\s*\"|“\s*”|(?<!\w)'\s*'(?!\w)|\(\s*\))")
 _TOKEN_RE = re.compile(r"(?<![\w@])@?\w{4,}(?!\w)")
 FUZZY_LOGIN_MIN = 5
@@ -117,7 +118,7 @@ class ReplyHygiene:
         """The speakable part of `chunk` ('' when nothing of it should be spoken)."""
         if not self.enabled:
             return chunk
-        ends = chunk.rstrip("\"')]}»”’*~ ").endswith(tuple(_SENTENCE_END))
+        ends = ends_sentence(chunk)
         text = self._strip_labels(_MARKER_RE.sub(" ", chunk))
         reason = ""
         if self._dropping:

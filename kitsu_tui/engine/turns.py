@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 from kitsu_tui.backends.base import GenerationParams, MessageEndReader
-from kitsu_tui.engine.chunker import SentenceChunker
+from kitsu_tui.engine.chunker import SentenceChunker, ends_sentence
 from kitsu_tui.engine.context import TurnContext
 from kitsu_tui.engine.events import (
     LlmFinished,
@@ -36,12 +37,16 @@ class TurnRunner:
         self.ctx = ctx
         self.turn = turn
         s = ctx.settings.engine
-        self.chunker = SentenceChunker(s.first_chunk_min_chars, s.max_chunk_chars, s.first_chunk_max_chars)
+        self.chunker = SentenceChunker(s.first_chunk_min_chars, s.max_chunk_chars, s.first_chunk_max_chars,
+                                       s.first_phrase_chars)
         self.speech = SpeechQueue(ctx, turn, lambda: self.stale)
         self.sampling = ctx.persona.sampling()
         """This reply's sampling (the persona is fixed for the turn): computed once."""
         self._llm_done = False
         self._safe_line_used = False
+        self._fragment = ""
+        """The chunks of the sentence being spoken so far (a first chunk cut at a clause or a phrase): the next
+        chunk is also moderated joined to them, so a sentence cut in two is judged whole."""
         self.preparing: asyncio.Task[None] | None = None
         """The next turn's LLM work, started once this reply is synthesized (see Conversation.prepare_next)."""
         persona = ctx.persona
@@ -218,7 +223,13 @@ class TurnRunner:
         review: str | None = None
         entry: dict[str, object] | None = None
         gate_started = time.perf_counter()
-        decision = ctx.moderate_output(text, turn.text if turn.source != Source.SAY else "")
+        context = turn.text if turn.source != Source.SAY else ""
+        decision = ctx.moderate_output(text, context)
+        if decision is not None and decision.allowed and not decision.held and self._fragment:
+            whole = ctx.moderate_output(f"{self._fragment} {text}", context)
+            if whole is not None and (not whole.allowed or whole.held):  # the sentence is what is judged, not its parts
+                decision = dataclasses.replace(whole, text=decision.text)
+        self._fragment = "" if ends_sentence(text) else f"{self._fragment} {text}".strip()
         if decision is not None:
             if decision.allowed and decision.rule == "empty":
                 return  # nothing speakable left once cleaned

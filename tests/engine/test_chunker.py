@@ -33,7 +33,8 @@ def test_sentence_end_needs_lookahead() -> None:
 def test_the_first_chunk_does_not_wait_for_the_next_token() -> None:
     """A first clause or exclamation after a word goes to speech at once; a full stop or an open quote still waits."""
     assert SentenceChunker().feed("Hmm,") == ["Hmm,"]
-    assert SentenceChunker().feed("Oh,") == []  # shorter than the first chunk's minimum
+    assert SentenceChunker().feed("Oh,") == ["Oh,"]
+    assert SentenceChunker().feed("I,") == []  # shorter than the first chunk's minimum
     assert SentenceChunker().feed("Really?") == ["Really?"]
     assert SentenceChunker().feed("It costs 1,") == []  # a number may go on: 1,000
     assert SentenceChunker().feed("Hi.") == []  # "Hi.5"? a full stop waits for what follows
@@ -57,6 +58,24 @@ def test_long_first_sentence_without_punctuation_is_cut_at_a_word() -> None:
     chunks = feed_tokens(SentenceChunker(first_chunk_max_chars=40), text)
     assert len(chunks[0]) <= 40 and not chunks[0].endswith(" ") and text.startswith(chunks[0])
     assert " ".join(chunks) == text
+
+
+def test_a_long_first_clause_is_cut_before_a_phrase() -> None:
+    """Past first_phrase_chars with no punctuation, the first chunk ends before a word that starts a phrase, never
+    before a sentence's last word, never after "the" or "my"; later chunks stay whole sentences."""
+    chunks = feed_tokens(SentenceChunker(), "I'm afraid it's impossible to give the entire story of how I became a fox. Sorry.")
+    assert chunks == ["I'm afraid it's impossible", "to give the entire story of how I became a fox.", "Sorry."]
+    assert feed_tokens(SentenceChunker(), "I'm so very sorry to hear that. Oh well.") == ["I'm so very sorry to hear that.", "Oh well."]
+    chunks = feed_tokens(SentenceChunker(), "I think we should all go and visit the big mountain in summer.")
+    assert chunks == ["I think we should all go", "and visit the big mountain in summer."]
+    assert feed_tokens(SentenceChunker(first_phrase_chars=0), "I'm afraid it's impossible to give it all.") == [
+        "I'm afraid it's impossible to give it all."]
+
+
+def test_a_hard_cut_never_leaves_a_dangling_word() -> None:
+    text = "Your story of the million dollars is very unique and so are you."
+    chunks = feed_tokens(SentenceChunker(first_phrase_chars=0), text)
+    assert chunks == ["Your story of the million dollars", "is very unique and so are you."]
 
 
 def test_bare_punctuation_and_whitespace_are_never_chunks() -> None:

@@ -65,6 +65,23 @@ async def test_moderation_blocks_input_and_replaces_blocked_output(make_engine: 
     assert "Bye bye now!" in record["spoken"], "the turn continues after the safe line"
 
 
+async def test_a_sentence_cut_for_a_quick_first_chunk_is_moderated_whole(make_engine: EngineFactory) -> None:
+    """The first chunk is cut before a phrase for speed; the next part is judged together with it, so a sentence
+    that only breaks a rule as a whole never reaches TTS in parts."""
+    moderator = Moderator(ROOT / "data" / "moderation")
+    engine, rec = await make_engine(llm=FakeLlm(["Between us the world is better without you, truly. Bye bye now!"]),
+                                    moderator=moderator)
+    assert engine.submit_text("what do you think of me?")
+    await asyncio.wait_for(engine.wait_idle(), 10)
+    record = engine.records[-1]
+    outputs = [(d["action"], d["text"]) for d in record["moderation"] if d["stage"] == "output"]
+    assert outputs[0] == ("allow", "Between us the world is better"), "the first part went alone, and passed"
+    assert outputs[1][0] == "block" and outputs[1][1].startswith("without you"), outputs
+    synthesized = fake_tts(engine).calls
+    assert all("without you" not in text for text in synthesized), "the part that completes the rule is never spoken"
+    assert "Bye bye now!" in record["spoken"] and "without you" not in record["spoken"]
+
+
 async def test_summary_runs_while_a_reply_plays_and_a_waiting_turn_interrupts_it(make_engine: EngineFactory, tmp_path: Path) -> None:
     """A viewer's turn never waits behind a memory summary: it runs during playback, stops when a turn is
     waiting, and the extractive summary is stored instead."""

@@ -42,7 +42,7 @@ async def test_chat_turn_event_order(make_engine: EngineFactory) -> None:
 
 
 async def test_parallel_tts_is_delivered_in_order(make_engine: EngineFactory) -> None:
-    first = "The first sentence is slow to make."
+    first = "The first sentence is quite slow."
     tts = FakeTts(delays={first: 0.4}, delay_s=0.02)
     engine, rec = await make_engine(llm=FakeLlm([f"{first} The second one is quick. Third!"], token_delay_s=0.0),
                                     tts=tts, settings=make_settings(first_audio_priority=False))
