@@ -83,7 +83,7 @@ class VadSettings(Section):
     sentence_threshold and this it waits sentence_margin_ms more (the reply is being prepared meanwhile). On the
     development corpus half the first parts that pass 0.2 stay below 0.3 (0.9 % of 220 reach 0.3; 4.5 % of the
     whole utterances lie between)."""
-    sentence_margin_ms: int = Field(150, ge=0, le=3000)
+    sentence_margin_ms: int = Field(100, ge=0, le=3000)
     """Extra silence for a sentence the model thinks finished but is not sure of (a pause for breath after
     "I'm not sure what to say"): the reply is still being prepared then, so it rarely delays the answer."""
     sentence_low: float = Field(0.02, ge=0.0, le=0.99)
@@ -192,6 +192,9 @@ class TtsSettings(Section):
     """Piper voices (.onnx, or 'embedded') tried in order when the voice fails a sentence twice; each loads on first use."""
     cache_mb: int = Field(64, ge=0, le=100_000)
     """Disk cache (MB, least recently used out first) for fixed lines: /say, idle, deflect, fallback; 0 = off."""
+    cache_short_lines: int = Field(2, ge=0, le=10)
+    """Reply chunks of at most this many words ("Oh," "Oh no," "Thank you!") are cached too: a reply that opens
+    with one starts speaking without waiting for Piper; 0 = only fixed lines."""
     cache_dir: Path | None = None
     """The TTS cache's folder; None = <paths.data_dir>/tts-cache."""
 

@@ -79,14 +79,15 @@ class SpeechQueue:
             cacheable: bool = False) -> None:
         """Queue a sentence for speech: synthesis starts now; with `hold_origin` it also waits in the pre-air hold.
 
-        A `cacheable` sentence (a fixed line; every sentence of a fixed-text turn is) may come from the TTS cache.
+        A `cacheable` sentence (a fixed line; every sentence of a fixed-text turn is; a chunk of a word or two) may
+        come from the TTS cache.
         """
         ctx, turn = self._ctx, self._turn
         turn.mark("first_clause")
         if self._first_index is None:
             self._first_index = index
         ctx.emit(SentenceQueued(turn_id=turn.turn_id, index=index, text=text))
-        cacheable = cacheable or turn.fixed_text
+        cacheable = cacheable or turn.fixed_text or short_line(text, ctx.settings.tts.cache_short_lines)
         task = asyncio.create_task(self._synthesize(index, text, cacheable)) if tts_wanted(ctx.show) else None
         if task is not None and index == self._first_index and ctx.settings.engine.first_audio_priority:
             self.llm_gate.clear()  # the first sentence's speech gets the cores; the LLM is far ahead of speech
@@ -286,6 +287,11 @@ def tts_wanted(show: ShowState) -> bool:
     """The tts module is on, or in error only because synthesis failed at run time (each sentence tries again)."""
     state, reason = show.module_states.get("tts", (ModuleState.OFF, ""))
     return state == ModuleState.ON or (state == ModuleState.ERROR and reason.startswith(FAILING))
+
+
+def short_line(text: str, max_words: int) -> bool:
+    """Whether a chunk is short enough to come from the TTS cache: at most `max_words` words, 20 characters."""
+    return 0 < len(text.split()) <= max_words and len(text) <= 20
 
 
 def voiced(backend: TtsBackend, text: str, speed: float, rate: int, cache: TtsCache | None) -> Audio:

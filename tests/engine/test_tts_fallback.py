@@ -181,3 +181,24 @@ async def test_fixed_lines_are_synthesized_once_then_served_from_the_cache(
     assert reply["spoken"] == "Thanks for coming by!" and tts.calls[-1] == "Thanks for coming by!"
     texts = sorted(json.loads(p.read_text(encoding="utf-8"))["text"] for p in (tmp_path / "tts-cache").glob("*.json"))
     assert texts == sorted([line, "Welcome to the stream!"])
+
+
+async def test_a_reply_that_opens_with_a_word_or_two_takes_it_from_the_cache(
+        make_engine: EngineFactory, tmp_path: Path) -> None:
+    """ "Oh," opens many replies: it is synthesized once, then served from the cache; longer chunks never are."""
+    tts = CachedVoiceTts(ms_per_char=MS_PER_CHAR)
+    settings = make_settings().with_values({"tts.cache_dir": tmp_path / "tts-cache"})
+    llm = FakeLlm(["Oh, that is a lovely question.", "Oh, what a fun idea!"])
+    engine, rec = await make_engine(llm=llm, tts=tts, settings=settings)
+    first = await chat(engine, "do you like rain?")
+    second = await chat(engine, "let's bake a cake")
+    assert played(rec, first["turn"]) == ["Oh,", "that is a lovely question."]
+    assert played(rec, second["turn"]) == ["Oh,", "what a fun idea!"]
+    assert tts.calls == ["Oh,", "that is a lovely question.", "what a fun idea!"], "the second 'Oh,' came from the cache"
+    texts = [json.loads(p.read_text(encoding="utf-8"))["text"] for p in (tmp_path / "tts-cache").glob("*.json")]
+    assert texts == ["Oh,"]
+    settings = settings.with_values({"tts.cache_short_lines": 0, "tts.cache_dir": tmp_path / "off"})
+    engine, rec = await make_engine(llm=FakeLlm(["Oh, sure."]), tts=CachedVoiceTts(ms_per_char=MS_PER_CHAR),
+                                    settings=settings)
+    await chat(engine, "hi")
+    assert not (tmp_path / "off").exists() or not list((tmp_path / "off").glob("*.json"))
