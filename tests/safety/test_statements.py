@@ -143,9 +143,16 @@ def test_foreign_script_input_is_not_answered_by_an_english_voice(moderator: Mod
 
 
 @pytest.mark.parametrize("sentence", ["YOU HAVE BEEN HACKED!", "This stream got pwned lol.", "Claim your free robux now!",
-                                      "Visit http://evil.example/steal today.", "Go to www.scam.com for subs."])
+                                      "Visit http://evil.example/steal today.", "Go to www.scam.com for subs.",
+                                      "Gimme a laugh, kitu is shutting down!", "The channel is getting banned tonight."])
 def test_announcement_bait_and_links_never_air(moderator: Moderator, sentence: str) -> None:
     assert moderator.check_output(sentence, family_friendly=False).rule == "announce"
+
+
+def test_ordinary_talk_about_shutting_things_is_not_an_announcement(moderator: Moderator) -> None:
+    for sentence in ("I shut down my laptop after the stream.", "Don't forget to shut the window!",
+                     "The shop was shut down years ago, sadly."):
+        assert moderator.check_output(sentence, family_friendly=True).allowed, sentence
 
 
 def test_an_echo_of_the_viewers_words_is_blocked(moderator: Moderator) -> None:
