@@ -38,7 +38,8 @@ class TurnRunner:
         self.turn = turn
         s = ctx.settings.engine
         self.chunker = SentenceChunker(s.first_chunk_min_chars, s.max_chunk_chars, s.first_chunk_max_chars,
-                                       s.first_phrase_chars)
+                                       0 if turn.fixed_text else s.first_phrase_chars)
+        """A fixed line (/say, idle) is all there at once: only an LLM reply's first sentence is cut at a phrase."""
         self.speech = SpeechQueue(ctx, turn, lambda: self.stale)
         self.sampling = ctx.persona.sampling()
         """This reply's sampling (the persona is fixed for the turn): computed once."""

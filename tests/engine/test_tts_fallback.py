@@ -202,3 +202,14 @@ async def test_a_reply_that_opens_with_a_word_or_two_takes_it_from_the_cache(
                                     settings=settings)
     await chat(engine, "hi")
     assert not (tmp_path / "off").exists() or not list((tmp_path / "off").glob("*.json"))
+
+
+async def test_a_fixed_line_is_never_cut_at_a_phrase(make_engine: EngineFactory) -> None:
+    """Only an LLM reply's first sentence is cut before a phrase (to speak before it is written); /say is all there."""
+    engine, rec = await make_engine(llm=FakeLlm(["We will bake a big apple pie together after the show."]))
+    line = "Tonight we play a cozy farming game together after the chat."
+    assert engine.say(line)
+    await asyncio.wait_for(engine.wait_idle(), 20)
+    assert played(rec, engine.records[-1]["turn"]) == [line]
+    reply = await chat(engine, "what is the plan?")
+    assert played(rec, reply["turn"]) == ["We will bake a big apple pie together", "after the show."]

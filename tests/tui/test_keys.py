@@ -19,7 +19,7 @@ from kitsu_tui.tui.widgets.tts_queue import TtsQueue
 from .helpers import notifications, started, transcript, until
 
 AppFactory = Callable[..., KitsuApp]
-LONG_REPLY = "This is the first sentence of a long reply. And here comes the second sentence of it."
+LONG_REPLY = "This is the very first long sentence here. And here comes the second sentence of it."
 
 
 def slow_tts() -> FakeTts:
