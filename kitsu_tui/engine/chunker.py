@@ -138,14 +138,10 @@ def ends_sentence(chunk: str) -> bool:
 
 def _word_cut(buf: str, limit: int) -> int:
     """A word boundary before `limit` that does not leave "the" or "my" last (the last boundary when every one does)."""
-    space = buf.rfind(" ", 0, limit)
-    last = space
-    while space > 0:
-        word = buf[:space].split()[-1].lower() if buf[:space].split() else ""
-        if word not in NO_LAST:
-            return space
+    last = space = buf.rfind(" ", 0, limit)
+    while space > 0 and (buf[:space].split() or [""])[-1].lower() in NO_LAST:
         space = buf.rfind(" ", 0, space)
-    return last if last > 0 else limit
+    return space if space > 0 else last if last > 0 else limit
 
 
 def _speakable(chunk: str) -> bool:
