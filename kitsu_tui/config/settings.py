@@ -120,6 +120,11 @@ class AsrSettings(Section):
     """Segments with a higher no-speech probability are dropped (no 'Thanks for watching')."""
     fast_window: bool = True
     """Encode only the utterance (+2 s) instead of Whisper's fixed 30 s window: ~4x faster finals, same words."""
+    tail_check_ms: int = Field(250, ge=0, le=3000)
+    """A pause at least this long inside an utterance (0 = off) is checked at the end: when the utterance's transcript
+    holds at most one word more than the one taken in the pause, the speech after the pause is transcribed alone
+    and added. tiny.en sometimes stops at a pause ("is it true Mario?" for a question that went on); this costs one
+    short transcription, and only then."""
 
     @field_validator("language", mode="before")
     @classmethod

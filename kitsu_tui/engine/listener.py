@@ -28,8 +28,26 @@ from kitsu_tui.engine.events import (
     TranscriptFinal,
     TranscriptPartial,
 )
+from kitsu_tui.engine.pausejoin import join_tail, stopped_at_pause
 
 log = logging.getLogger(__name__)
+
+TAIL_LEAD_FRAMES = 5
+"""Frames of the pause kept before the tail's first voiced frame (160 ms at 32 ms: the onset is not clipped)."""
+TAIL_MIN_SECONDS = 0.4
+"""A tail shorter than this (silence included) is too short to hold words the transcript could have missed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """A long pause inside an utterance: the speech frame where talking resumed and the early transcript taken in it."""
+
+    resumed_at: int
+    head: asyncio.Task[AsrResult]
+
+
+Tail = tuple[np.ndarray, asyncio.Task[AsrResult]]
+"""The audio after an utterance's last long pause, and the early transcript taken in that pause."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +112,8 @@ class Listener:
         self._last_partial_at = 0.0
         self._speculative: tuple[int, asyncio.Task[AsrResult]] | None = None
         self._last_speculation: asyncio.Task[AsrResult] | None = None
+        self._pause: Pause | None = None
+        """The last long pause inside this utterance: where speech resumed, and the transcript taken in the pause."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._level_at = 0.0
         self.turn_model = turn_model
@@ -151,6 +171,7 @@ class Listener:
         self._speech.append(samples)
         still_speech = prob >= max(0.05, self.vad_settings.threshold - 0.15)  # hysteresis
         if still_speech:
+            self._note_pause()
             self._last_speech = now
             self._voiced_s += frame_s
             self._silence_s = 0.0
@@ -178,6 +199,13 @@ class Listener:
         self._maybe_check_turn()
         if self._silence_s * 1000 >= self._end_silence_ms():
             await self._endpoint(now)
+
+    def _note_pause(self) -> None:
+        """Speech resumed: a silence of tail_check_ms or more, with an early transcript taken in it, is remembered
+        so the final transcript can be checked for stopping there (the frame just appended starts the tail)."""
+        limit = self.asr_settings.tail_check_ms
+        if limit and self._silence_s * 1000 >= limit and self._speculative is not None:
+            self._pause = Pause(max(0, len(self._speech) - 1 - TAIL_LEAD_FRAMES), self._speculative[1])
 
     def _end_silence_ms(self) -> float:
         """The silence that ends this utterance, from the early transcript's ending and the turn model's verdict.
@@ -288,32 +316,66 @@ class Listener:
         return self._join.joined(own)
 
     async def _transcribe(self, final: bool) -> AsrResult:
-        return await self.asr_worker.call(self.asr.transcribe, self._audio(), self._hotwords(), not final)
+        if final:
+            return await self._final_transcript(self._audio(), self._tail())
+        return await self.asr_worker.call(self.asr.transcribe, self._audio(), self._hotwords(), True)
+
+    def _tail(self) -> Tail | None:
+        """The audio after this utterance's last long pause, and the transcript taken in that pause (None: no pause)."""
+        pause = self._pause
+        if pause is None or pause.resumed_at >= len(self._speech):
+            return None
+        return np.concatenate(self._speech[pause.resumed_at:]), pause.head
+
+    async def _final_transcript(self, audio: np.ndarray,
+                                tail: Tail | None) -> AsrResult:
+        """The utterance's transcript; when it stopped where a pause inside began, the words after it are added
+        from a transcription of the tail alone (engine/pausejoin.py)."""
+        hotwords = self._hotwords()
+        result = await self.asr_worker.call(self.asr.transcribe, audio, hotwords, False)
+        if tail is None or tail[0].size < TAIL_MIN_SECONDS * PIPELINE_RATE:
+            return result
+        try:
+            head = await tail[1]
+        except Exception:  # a discarded early transcript may have failed or been cancelled: nothing to compare
+            return result
+        if not stopped_at_pause(result.text, head.text):
+            return result
+        try:
+            rest = await self.asr_worker.call(self.asr.transcribe, tail[0], hotwords, False)
+        except Exception:
+            log.warning("the tail after a pause could not be transcribed: the whole transcript stands", exc_info=True)
+            return result
+        joined = join_tail(result.text, rest.text)
+        if joined is None:
+            return result
+        log.info("the transcript stopped at a pause: added the %d words after it", len(rest.text.split()))
+        return replace(result, text=joined)
 
     async def _endpoint(self, now: float) -> None:
         announced, speech_start, speech_end = self._announced, self._speech_start, self._last_speech
         speculative, uid = self._speculative, self._utterance_id
         rule = self._rule() if announced else ""
         self._tentative_uid = 0
-        audio = self._audio()
+        audio, tail = self._audio(), self._tail()
         continues = self._join.ended(uid, audio, now, bool(announced and audio.size))
         self._reset()
         if not announced:
             return  # too short: noise
         self._emit(SpeechEnded(speech_end=speech_end, duration_s=speech_end - speech_start, ts=now))
         task = asyncio.create_task(self._finish(
-            Utterance(uid, "", speech_start, speech_end, now, 0.0, continues, rule), speculative, audio))
+            Utterance(uid, "", speech_start, speech_end, now, 0.0, continues, rule), speculative, audio, tail))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _finish(self, pending: Utterance, speculative: tuple[int, asyncio.Task[AsrResult]] | None,
-                      audio: np.ndarray) -> None:
+                      audio: np.ndarray, tail: Tail | None) -> None:
         started = time.monotonic()
         try:
             if speculative is not None:
                 result = await speculative[1]
             else:
-                result = await self.asr_worker.call(self.asr.transcribe, audio, self._hotwords(), False)
+                result = await self._final_transcript(audio, tail)
         except Exception as exc:
             log.exception("ASR failed")
             self._emit(StageError(stage="asr", message=f"speech recognition failed: {exc}", turn_id=0))
@@ -331,7 +393,7 @@ class Listener:
         self._speech = []
         self._pre_roll.clear()
         self._voiced_s = self._silence_s = 0.0
-        self._speculative = None
+        self._speculative = self._pause = None
         self._turn_check = self._sentence_check = None
         with contextlib.suppress(Exception):
             self.vad.reset()

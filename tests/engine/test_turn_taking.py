@@ -11,11 +11,12 @@ import pytest
 
 from kitsu_tui.audio.inputs import WavFileInput
 from kitsu_tui.audio.wav import write_wav
-from kitsu_tui.backends.base import Audio, ChatMessage, GenerationParams
+from kitsu_tui.backends.base import AsrResult, Audio, ChatMessage, GenerationParams
 from kitsu_tui.backends.fakes import FakeAsr, FakeLlm, FakeTts
 from kitsu_tui.config.settings import Settings, VadSettings
 from kitsu_tui.engine.continuation import Continuations
 from kitsu_tui.engine.endpoint import Cue, required_silence_ms, transcript_cue
+from kitsu_tui.engine.pausejoin import join_tail, stopped_at_pause
 
 from .conftest import EngineFactory, make_settings
 
@@ -286,3 +287,93 @@ async def test_a_click_after_the_endpoint_only_delays_the_reply(make_engine: Eng
     assert [r["transcript"] for r in engine.records] == ["Can you recommend a game?"]
     assert engine.records[0]["spoken"] == "Try Celeste!" and not engine.records[0]["interrupted"]
     assert not rec.of("Interrupted")
+
+
+class PauseDroppingAsr(FakeAsr):
+    """Stands in for Whisper stopping at a pause: it "hears" a 200 Hz first half and a 300 Hz second half, and the
+    whole utterance's transcript, like tiny.en's at times, ends where the pause began."""
+
+    def __init__(self, whole: str = "Is it true?") -> None:
+        super().__init__()
+        self.whole = whole
+
+    def transcribe(self, audio: Audio, hotwords: str = "", partial: bool = False) -> AsrResult:
+        self.calls.append((int(audio.size), partial))
+        spectrum = np.abs(np.fft.rfft(audio))
+        freqs = np.fft.rfftfreq(audio.size, 1 / RATE)
+        floor = 0.1 * spectrum.max(initial=0.0) + 1e-6
+        low = spectrum[(freqs > 195) & (freqs < 205)].max(initial=0.0) > floor
+        high = spectrum[(freqs > 295) & (freqs < 305)].max(initial=0.0) > floor
+        if partial:
+            return AsrResult(text="")
+        if low and high:
+            return AsrResult(text=self.whole)
+        return AsrResult(text="Is it true that" if low else "once stayed up for two whole days?" if high else "")
+
+
+def two_tone_wav(path: Path, pause_s: float) -> Path:
+    """A first half at 200 Hz, a pause, and a second half at 300 Hz (the double ASR tells them apart)."""
+    t = np.arange(int(0.9 * RATE)) / RATE
+    first, second = ((0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32) for f in (200, 300))
+    gap, lead = np.zeros(int(pause_s * RATE), np.float32), np.zeros(int(0.2 * RATE), np.float32)
+    write_wav(path, np.concatenate([lead, first, gap, second]), RATE)
+    return path
+
+
+async def run_two_tones(make_engine: EngineFactory, tmp_path: Path, asr: PauseDroppingAsr,
+                        tail_check_ms: int = 250) -> list[dict[str, object]]:
+    settings = make_settings().with_values({"asr.tail_check_ms": tail_check_ms})
+    source = WavFileInput([two_tone_wav(tmp_path / "two.wav", 0.55)], realtime=True, trailing_silence_s=2.0)
+    engine, _ = await make_engine(asr=asr, llm=FakeLlm(["Yes, two whole days!"]), inputs=[source], settings=settings)
+    await asyncio.wait_for(engine.wait_inputs_done(), 20)
+    await asyncio.wait_for(engine.wait_idle(), 20)
+    return list(engine.records)
+
+
+async def test_a_transcript_that_stopped_at_the_pause_gets_the_words_after_it(make_engine: EngineFactory,
+                                                                               tmp_path: Path) -> None:
+    """Whisper's transcript of the whole utterance ends at the pause: the part after it is transcribed alone and added,
+    so the reply answers the whole question, in one turn."""
+    asr = PauseDroppingAsr()
+    records = await run_two_tones(make_engine, tmp_path, asr)
+    assert [r["transcript"] for r in records] == ["Is it true? once stayed up for two whole days?"]
+    tail_calls = [size for size, partial in asr.calls if not partial and size < 1.3 * RATE]
+    assert tail_calls, "the tail was transcribed alone"
+
+
+async def test_a_whole_transcript_is_kept_and_no_tail_is_transcribed(make_engine: EngineFactory,
+                                                                      tmp_path: Path) -> None:
+    """When the whole transcript went on past the pause, it stands, and nothing more is transcribed."""
+    whole = "Is it true that you once stayed up for two whole days?"
+    asr = PauseDroppingAsr(whole)
+    records = await run_two_tones(make_engine, tmp_path, asr)
+    assert [r["transcript"] for r in records] == [whole]
+    heads = sum(1 for size, partial in asr.calls if not partial and size < 1.6 * RATE)
+    assert heads == 1, asr.calls  # the early transcript in the pause, and no tail
+
+
+async def test_the_tail_check_can_be_turned_off(make_engine: EngineFactory, tmp_path: Path) -> None:
+    records = await run_two_tones(make_engine, tmp_path, PauseDroppingAsr(), tail_check_ms=0)
+    assert [r["transcript"] for r in records] == ["Is it true?"]
+
+
+@pytest.mark.parametrize(("whole", "head", "stopped"), [
+    ("is it true Mario?", "is it true that yo", True),  # the whole utterance's transcript ends at the pause
+    ("OK, real question.", "Okay, real question.", True),
+    ("No, no,", "The way I hear in Canada, us...", True),  # fewer words than the head: lost, not longer
+    ("I can have an event tomorrow so we can play", "I can have an event tomorrow so", False),
+    ("Anything at all", "", False),  # no head transcript: nothing to compare
+])
+def test_a_transcript_stopped_at_the_pause(whole: str, head: str, stopped: bool) -> None:
+    assert stopped_at_pause(whole, head) is stopped
+
+
+@pytest.mark.parametrize(("whole", "tail", "joined"), [
+    ("is it true Mario?", "Once stayed up for the old days.", "is it true Mario? Once stayed up for the old days."),
+    ("Right our fox ears, so big.", "So big...", None),  # the whole transcript already holds the tail
+    ("Do you think robot swimmer? Right good songs.", "Right Good songs.", None),
+    ("Is it true?", "uh", None),  # one word: a breath or a filler is not added
+    ("Is it true?", "", None),
+])
+def test_the_tail_is_added_only_when_it_is_new(whole: str, tail: str, joined: str | None) -> None:
+    assert join_tail(whole, tail) == joined
