@@ -91,6 +91,7 @@ class TurnRunner:
             self.speech.close()
             try:
                 await player_task
+                await self._settled()
             except asyncio.CancelledError:
                 if being_cancelled():
                     player_task.cancel()  # the engine is stopping: end playback bookkeeping too
@@ -113,6 +114,12 @@ class TurnRunner:
         await health.wait(lambda: self.stale)
         try:
             await self._generate()
+            if self._said_nothing():
+                log.warning("turn %s: the reply had nothing to say (%d characters); asking once more",
+                            turn.turn_id, len(turn.reply))
+                turn.reply += "\n"
+                self.chunker.reset()
+                await self._generate()
         except Exception as exc:
             log.warning("turn %s: the LLM failed (%s); saying the fallback line", turn.turn_id, exc)
             log.debug("LLM failure", exc_info=True)
@@ -123,7 +130,23 @@ class TurnRunner:
                 self._queue_sentence(self.ctx.persona.llm_fallback_line, verbatim=True)
             return False
         health.succeeded()
+        if self._said_nothing():  # twice: a mood tag alone, or only words hygiene drops; never silence
+            log.warning("turn %s: the reply had nothing to say again; saying the fallback line", turn.turn_id)
+            turn.error = "the reply had nothing to say"
+            self._queue_sentence(self.ctx.persona.llm_fallback_line, verbatim=True)
+            return False
         return True
+
+    async def _settled(self) -> None:
+        """A speculative reply ends only once its endpoint settles (confirmed, or discarded when the person went
+        on), so one with nothing to play is not recorded ahead of its utterance; an interrupt ends the wait."""
+        confirmed = self.turn.confirmed
+        while confirmed is not None and not confirmed.done() and not self.stale:
+            await asyncio.wait({confirmed}, timeout=0.05)
+
+    def _said_nothing(self) -> bool:
+        """The LLM's reply ended without one sentence queued for speech (and the turn was not interrupted)."""
+        return not self.stale and self.speech.next_index == 0
 
     def _params(self) -> GenerationParams:
         """Sampling, stop strings, mood constraint and repetition damping for this reply (persona [llm])."""

@@ -72,3 +72,27 @@ async def test_failures_in_a_row_put_the_llm_in_error_and_toggling_it_on_retries
     assert ok["transcript"] == "anyone there?" and ok["spoken"] == "It works again."
     assert llm_wait_s(rec, ok["turn"]) >= 0.95  # doubled: 1 s
     assert engine.flow.parts.llm_health.failures == 0
+
+
+async def test_a_reply_with_nothing_to_say_is_asked_for_again(make_engine: EngineFactory) -> None:
+    """The model opened with its mood tag and stopped: the reply is generated once more, never left silent."""
+    llm = FakeLlm(["[neutral]", "[happy] Name it Biscuit!"])
+    engine, _ = await make_engine(llm=llm, tts=FakeTts(ms_per_char=1.0), moderator=Moderator(RULES))
+    record = await chat(engine, "what should I name my new cat")
+    assert record["spoken"] == "Name it Biscuit!" and not record["error"]
+    assert len(llm.prompts) == 2
+    assert engine.conversation.history[-2:] == [("user", "what should I name my new cat"),
+                                                ("assistant", "Name it Biscuit!")]
+
+
+async def test_a_reply_with_nothing_to_say_twice_speaks_the_fallback_line(make_engine: EngineFactory) -> None:
+    """Twice nothing: the fallback line, moderated; the exchange stays out of history like a failure."""
+    llm = FakeLlm(["[neutral]", "[sad]", "Back again."])
+    engine, _ = await make_engine(llm=llm, tts=FakeTts(ms_per_char=1.0), moderator=Moderator(RULES))
+    line = engine.persona.llm_fallback_line
+    record = await chat(engine, "hello there")
+    assert record["spoken"] == line and record["error"]
+    assert [(m["action"], m["text"]) for m in record["moderation"] if m["stage"] == "output"] == [("allow", line)]
+    assert ("user", "hello there") not in engine.conversation.history
+    assert engine.flow.parts.llm_health.failures == 0  # the LLM answered: not an outage
+    assert (await chat(engine, "again"))["spoken"] == "Back again."

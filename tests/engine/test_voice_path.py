@@ -152,3 +152,31 @@ async def test_partials_are_not_read_ahead_when_switched_off(make_engine: Engine
     await asyncio.wait_for(engine.wait_inputs_done(), 15)
     await asyncio.wait_for(engine.wait_idle(), 15)
     assert not llm.prefilled and engine.records[-1]["spoken"] == "Okay!"
+
+
+async def test_a_speculative_reply_with_nothing_to_say_still_answers_after_the_endpoint(
+        make_engine: EngineFactory, tmp_path: Path) -> None:
+    """The speculative reply came back empty (a mood tag alone): it is asked for again, and the turn ends only
+    after its endpoint, answered, instead of being recorded silent ahead of the utterance it answers."""
+    asr = FakeAsr(["what should I name my new cat?"])
+    source = WavFileInput([burst_wav(tmp_path / "a.wav", 1.5)], realtime=True, trailing_silence_s=1.0)
+    llm = FakeLlm(["[neutral]", "[happy] Call it Pancake!"])
+    engine, rec = await make_engine(asr=asr, llm=llm, inputs=[source])
+    await asyncio.wait_for(engine.wait_inputs_done(), 15)
+    await asyncio.wait_for(engine.wait_idle(), 15)
+    assert [r["spoken"] for r in engine.records] == ["Call it Pancake!"]
+    record = engine.records[0]
+    assert "endpointing" in record["latency_ms"] and record["endpoint_rule"]
+    assert rec.of("TurnCompleted")[0].ts >= rec.of("SpeechEnded")[0].ts
+
+
+async def test_an_empty_speculative_reply_leaves_no_record_when_the_person_goes_on(
+        make_engine: EngineFactory, tmp_path: Path) -> None:
+    asr = FakeAsr(["first half", "first half and the rest"])
+    source = WavFileInput([two_bursts_wav(tmp_path / "two.wav", 0.25)], realtime=True, trailing_silence_s=1.0)
+    llm = FakeLlm(["[neutral]", "[neutral]", "Reply to all of it."], token_delay_s=0.0)
+    engine, _ = await make_engine(asr=asr, llm=llm, inputs=[source])
+    await asyncio.wait_for(engine.wait_inputs_done(), 15)
+    await asyncio.wait_for(engine.wait_idle(), 15)
+    assert [r["transcript"] for r in engine.records] == ["first half and the rest"]
+    assert engine.records[0]["spoken"] == "Reply to all of it."
