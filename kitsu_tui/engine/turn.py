@@ -61,10 +61,14 @@ class Turn:
     flagged: bool = False
     """Output moderation blocked or held a sentence, or the operator dumped one: the exchange stays out of history."""
 
+    unanswered: bool = False
+    """The LLM had nothing to say, twice: the fallback line was said instead (not an error of any part)."""
+
     @property
     def kept_out(self) -> bool:
-        """The exchange stays out of history and memory (flagged, or the LLM failed and a fallback line was said)."""
-        return self.flagged or bool(self.error)
+        """The exchange stays out of history and memory (flagged, or the LLM failed or had nothing to say and a
+        fallback line was said)."""
+        return self.flagged or bool(self.error) or self.unanswered
 
     @property
     def fixed_text(self) -> bool:
@@ -113,6 +117,7 @@ class Turn:
             "moderation": self.moderation,
             "error": self.error,
             "kept_out": self.kept_out,
+            **({"unanswered": True} if self.unanswered else {}),
             "latency_ms": self.latency_ms(),
             **({"endpoint_rule": self.endpoint_rule, "continues": self.continues} if self.source == Source.VOICE else {}),
         }

@@ -132,7 +132,7 @@ class TurnRunner:
         health.succeeded()
         if self._said_nothing():  # twice: a mood tag alone, or only words hygiene drops; never silence
             log.warning("turn %s: the reply had nothing to say again; saying the fallback line", turn.turn_id)
-            turn.error = "the reply had nothing to say"
+            turn.unanswered = True
             self._queue_sentence(self.ctx.persona.llm_fallback_line, verbatim=True)
             return False
         return True

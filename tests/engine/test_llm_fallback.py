@@ -91,7 +91,7 @@ async def test_a_reply_with_nothing_to_say_twice_speaks_the_fallback_line(make_e
     engine, _ = await make_engine(llm=llm, tts=FakeTts(ms_per_char=1.0), moderator=Moderator(RULES))
     line = engine.persona.llm_fallback_line
     record = await chat(engine, "hello there")
-    assert record["spoken"] == line and record["error"]
+    assert record["spoken"] == line and record["unanswered"] and record["kept_out"] and not record["error"]
     assert [(m["action"], m["text"]) for m in record["moderation"] if m["stage"] == "output"] == [("allow", line)]
     assert ("user", "hello there") not in engine.conversation.history
     assert engine.flow.parts.llm_health.failures == 0  # the LLM answered: not an outage

@@ -75,7 +75,7 @@ async def test_errors_above_the_threshold_fail_the_run(soak_settings: Settings, 
         calls["n"] += 1
         if calls["n"] % 2 == 0:
             raise BackendError("llm server went away; check llm.base_url")
-        return "Sure thing! Here we go."
+        return f"Sure thing! Here we go, part {calls['n']}."  # a reply said before is dropped, and asked for again
 
     out = tmp_path / "summary.json"
     code, err, summary = await soak(soak_settings, SoakOptions(max_turns=4, output=out, max_error_rate=0.25),
