@@ -46,8 +46,17 @@ class Pause:
     head: asyncio.Task[AsrResult]
 
 
-Tail = tuple[np.ndarray, asyncio.Task[AsrResult]]
-"""The audio after an utterance's last long pause, and the early transcript taken in that pause."""
+@dataclass(frozen=True, slots=True)
+class Tail:
+    """The speech frames after an utterance's last long pause, and the early transcript taken in that pause."""
+
+    frames: list[np.ndarray]
+    head: asyncio.Task[AsrResult]
+
+    @property
+    def samples(self) -> int:
+        """How long the tail is, in samples (silence before the voice included)."""
+        return sum(frame.size for frame in self.frames)
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,24 +334,23 @@ class Listener:
         pause = self._pause
         if pause is None or pause.resumed_at >= len(self._speech):
             return None
-        return np.concatenate(self._speech[pause.resumed_at:]), pause.head
+        return Tail(self._speech[pause.resumed_at:], pause.head)  # joined only when it is transcribed
 
-    async def _final_transcript(self, audio: np.ndarray,
-                                tail: Tail | None) -> AsrResult:
+    async def _final_transcript(self, audio: np.ndarray, tail: Tail | None) -> AsrResult:
         """The utterance's transcript; when it stopped where a pause inside began, the words after it are added
         from a transcription of the tail alone (engine/pausejoin.py)."""
         hotwords = self._hotwords()
         result = await self.asr_worker.call(self.asr.transcribe, audio, hotwords, False)
-        if tail is None or tail[0].size < TAIL_MIN_SECONDS * PIPELINE_RATE:
+        if tail is None or tail.samples < TAIL_MIN_SECONDS * PIPELINE_RATE:
             return result
         try:
-            head = await tail[1]
+            head = await tail.head
         except Exception:  # a discarded early transcript may have failed or been cancelled: nothing to compare
             return result
         if not stopped_at_pause(result.text, head.text):
             return result
         try:
-            rest = await self.asr_worker.call(self.asr.transcribe, tail[0], hotwords, False)
+            rest = await self.asr_worker.call(self.asr.transcribe, np.concatenate(tail.frames), hotwords, False)
         except Exception:
             log.warning("the tail after a pause could not be transcribed: the whole transcript stands", exc_info=True)
             return result

@@ -127,15 +127,19 @@ class TurnRunner:
             self.ctx.emit(StageError(turn_id=turn.turn_id, stage="llm", message=str(exc)))
             health.failed(turn.error)
             if self.speech.next_index == 0:
-                self._queue_sentence(self.ctx.persona.llm_fallback_line, verbatim=True)
+                self._say_fallback_line()
             return False
         health.succeeded()
         if self._said_nothing():  # twice: a mood tag alone, or only words hygiene drops; never silence
             log.warning("turn %s: the reply had nothing to say again; saying the fallback line", turn.turn_id)
             turn.unanswered = True
-            self._queue_sentence(self.ctx.persona.llm_fallback_line, verbatim=True)
+            self._say_fallback_line()
             return False
         return True
+
+    def _say_fallback_line(self) -> None:
+        """The persona's fallback line, verbatim, through output moderation and the hold like any sentence."""
+        self._queue_sentence(self.ctx.persona.llm_fallback_line, verbatim=True)
 
     async def _settled(self) -> None:
         """A speculative reply ends only once its endpoint settles (confirmed, or discarded when the person went
