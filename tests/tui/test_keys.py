@@ -100,7 +100,8 @@ async def test_skip_key_drops_the_playing_sentence(app_factory: AppFactory) -> N
         await pilot.press("f3")
         assert "nothing is playing" in notifications(app)
         engine.submit_text("talk", Source.CHAT, "viewer")
-        await until(pilot, lambda: engine.player.busy, what="playback")
+        # busy is true as soon as a sentence is queued; skip it only once its audio has started
+        await until(pilot, lambda: engine.player.current is not None, what="playback to start")
         await pilot.press("f3")
         await until(pilot, lambda: played, what="the first sentence to end")
         assert played[0] == (0, True)
