@@ -28,7 +28,7 @@ from kitsu_tui.engine.events import (
     TranscriptFinal,
     TranscriptPartial,
 )
-from kitsu_tui.engine.pausejoin import join_tail, stopped_at_pause
+from kitsu_tui.engine.pausejoin import join_tail, lost_words, stopped_at_pause
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ class Tail:
 
     frames: list[np.ndarray]
     head: asyncio.Task[AsrResult]
+    voiced_s: float
+    """Seconds of voiced speech in the whole utterance (pause and lead-in silence not counted)."""
 
     @property
     def samples(self) -> int:
@@ -334,7 +336,7 @@ class Listener:
         pause = self._pause
         if pause is None or pause.resumed_at >= len(self._speech):
             return None
-        return Tail(self._speech[pause.resumed_at:], pause.head)  # joined only when it is transcribed
+        return Tail(self._speech[pause.resumed_at:], pause.head, self._voiced_s)  # joined only when transcribed
 
     async def _final_transcript(self, audio: np.ndarray, tail: Tail | None) -> AsrResult:
         """The utterance's transcript; when it stopped where a pause inside began, the words after it are added
@@ -343,11 +345,9 @@ class Listener:
         result = await self.asr_worker.call(self.asr.transcribe, audio, hotwords, False)
         if tail is None or tail.samples < TAIL_MIN_SECONDS * PIPELINE_RATE:
             return result
-        try:
-            head = await tail.head
-        except Exception:  # a discarded early transcript may have failed or been cancelled: nothing to compare
-            return result
-        if not stopped_at_pause(result.text, head.text):
+        await asyncio.wait({tail.head})  # a discarded early transcript may have failed or been cancelled
+        head = "" if tail.head.cancelled() or tail.head.exception() is not None else tail.head.result().text
+        if not (stopped_at_pause(result.text, head) or lost_words(result.text, tail.voiced_s)):
             return result
         try:
             rest = await self.asr_worker.call(self.asr.transcribe, np.concatenate(tail.frames), hotwords, False)

@@ -16,7 +16,7 @@ from kitsu_tui.backends.fakes import FakeAsr, FakeLlm, FakeTts
 from kitsu_tui.config.settings import Settings, VadSettings
 from kitsu_tui.engine.continuation import Continuations
 from kitsu_tui.engine.endpoint import Cue, required_silence_ms, transcript_cue
-from kitsu_tui.engine.pausejoin import join_tail, stopped_at_pause
+from kitsu_tui.engine.pausejoin import join_tail, lost_words, stopped_at_pause
 
 from .conftest import EngineFactory, make_settings
 
@@ -293,9 +293,9 @@ class PauseDroppingAsr(FakeAsr):
     """Stands in for Whisper stopping at a pause: it "hears" a 200 Hz first half and a 300 Hz second half, and the
     whole utterance's transcript, like tiny.en's at times, ends where the pause began."""
 
-    def __init__(self, whole: str = "Is it true?") -> None:
+    def __init__(self, whole: str = "Is it true?", head: str = "Is it true that") -> None:
         super().__init__()
-        self.whole = whole
+        self.whole, self.head = whole, head
 
     def transcribe(self, audio: Audio, hotwords: str = "", partial: bool = False) -> AsrResult:
         self.calls.append((int(audio.size), partial))
@@ -308,7 +308,7 @@ class PauseDroppingAsr(FakeAsr):
             return AsrResult(text="")
         if low and high:
             return AsrResult(text=self.whole)
-        return AsrResult(text="Is it true that" if low else "once stayed up for two whole days?" if high else "")
+        return AsrResult(text=self.head if low else "once stayed up for two whole days?" if high else "")
 
 
 def two_tone_wav(path: Path, pause_s: float) -> Path:
@@ -341,6 +341,13 @@ async def test_a_transcript_that_stopped_at_the_pause_gets_the_words_after_it(ma
     assert tail_calls, "the tail was transcribed alone"
 
 
+async def test_a_garbled_head_still_lets_the_lost_words_be_found(make_engine: EngineFactory, tmp_path: Path) -> None:
+    """The early transcript in the pause came out as one word ("Is"), so it cannot show that the whole transcript
+    stopped there; three words for 1.8 s of speech can (too few words a second), and the tail is added."""
+    records = await run_two_tones(make_engine, tmp_path, PauseDroppingAsr(head="Is"))
+    assert [r["transcript"] for r in records] == ["Is it true? once stayed up for two whole days?"]
+
+
 async def test_a_whole_transcript_is_kept_and_no_tail_is_transcribed(make_engine: EngineFactory,
                                                                       tmp_path: Path) -> None:
     """When the whole transcript went on past the pause, it stands, and nothing more is transcribed."""
@@ -366,6 +373,17 @@ async def test_the_tail_check_can_be_turned_off(make_engine: EngineFactory, tmp_
 ])
 def test_a_transcript_stopped_at_the_pause(whole: str, head: str, stopped: bool) -> None:
     assert stopped_at_pause(whole, head) is stopped
+
+
+@pytest.mark.parametrize(("whole", "voiced_s", "lost"), [
+    ("is it true Mario?", 2.68, True),  # held-out item 26: Whisper stopped at the pause
+    ("No no", 3.04, True),
+    ("is it true that you once stayed up for two whole days", 2.68, False),
+    ("What time does the stream usually end?", 2.95, False),  # 2.4 words a second: a slow voice, nothing lost
+    ("Anything", 0.0, False),  # no voiced time known: nothing to compare
+])
+def test_too_few_words_for_the_speech_means_words_were_lost(whole: str, voiced_s: float, lost: bool) -> None:
+    assert lost_words(whole, voiced_s) is lost
 
 
 @pytest.mark.parametrize(("whole", "tail", "joined"), [
