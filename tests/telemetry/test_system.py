@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -87,6 +89,16 @@ def test_cpu_percent_sees_work() -> None:
     sample = monitor.sample()
     assert sample.cpu_percent > 0 and sample.gpus == () and sample.gpu_status == "not started"
     assert peak_rss_mb() >= current_rss_mb() * 0.9
+
+
+def test_a_child_of_a_big_process_reports_its_own_peak() -> None:
+    """A process started by one holding 600 MB (as `kitsu soak` under pytest) reads its own peak, not the parent's:
+    getrusage's high-water mark survives exec on Linux."""
+    ballast = np.ones(600 * 2**20 // 8)  # touched pages: resident
+    code = "from kitsu_tui.telemetry.system import peak_rss_mb; print(peak_rss_mb())"
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert ballast.sum() > 0 and current_rss_mb() > 600
+    assert child < 400, f"the child read {child} MB"
 
 
 def test_settings_section() -> None:
