@@ -102,9 +102,9 @@ def verdicts(records: Sequence[Mapping[str, Any]], items: Sequence[HeldOutItem])
 
 def replay(found: Sequence[tuple[str, Verdict]], vad: VadSettings) -> dict[str, float]:
     """What `vad` would make of the recorded verdicts: the expected cut-off share of the first parts and the mean
-    wait of the whole utterances (a verdict still pending when the turn ended keeps its recorded wait)."""
+    wait of the whole utterances (a transcript still pending when the turn ended keeps its recorded wait)."""
     def wait(verdict: Verdict) -> float:
-        if verdict.cue is Cue.UNFINISHED or verdict.sentence_prob is None:
+        if verdict.cue is None:
             return verdict.required_ms
         return required_silence_ms(vad, verdict.cue, None, verdict.sentence_prob)
 

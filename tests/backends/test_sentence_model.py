@@ -10,19 +10,17 @@ import pytest
 
 from kitsu_tui.backends.base import BackendError, ChatMessage, GenerationParams
 from kitsu_tui.backends.turn_text import TextTurn
+from kitsu_tui.soak.endpoint_probe import load_dev_corpus
 
 if TYPE_CHECKING:
     from kitsu_tui.backends.llm_llama import LlamaLlm
 
 pytestmark = pytest.mark.models
 
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT / "data" / "turns" / "dev_corpus.tsv"
 
-
-def corpus_rows() -> list[list[str]]:
+def corpus_rows() -> list[tuple[str, str]]:
     """Every 4th line of the dev corpus (label, text): 110 lines keep it quick."""
-    return [line.split("\t") for line in CORPUS.read_text(encoding="utf-8").splitlines() if "\t" in line][::4]
+    return load_dev_corpus()[::4]
 
 
 def separation(scored: list[tuple[str, float]]) -> tuple[list[float], list[float], float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from kitsu_tui.engine.hygiene import ReplyHygiene, within
+from kitsu_tui.soak.endpoint_probe import load_dev_corpus
 from kitsu_tui.soak.quality import load_lines
 
 from .conftest import ROOT
@@ -19,7 +20,7 @@ TEMPLATES = (
 )
 LOGINS = sorted({line.login for line in load_lines(ROOT / "data" / "quality" / "chat_lines.txt")})
 ORDINARY = [line.text for line in load_lines(ROOT / "data" / "quality" / "chat_lines.txt")] + [
-    row.split("\t", 1)[1] for row in (ROOT / "data" / "turns" / "dev_corpus.tsv").read_text().splitlines() if "\t" in row
+    text for _, text in load_dev_corpus()
 ]
 
 
